@@ -1,0 +1,126 @@
+"""create_app(conf): the one place that wires configuration, database, services and HTTP."""
+import logging
+import time
+import uuid
+
+from flask import Flask, g, request
+from werkzeug.exceptions import HTTPException
+
+from glancelite.api import errors as api_errors, image_list as image_list_api
+from glancelite.api import image_update as image_update_api, images as images_api
+from glancelite.api import members as members_api, schemas as schemas_api
+from glancelite.api import versions as versions_api
+from glancelite.context import build_context
+from glancelite.db.engine import configure_sqlite, engine_options, resolve_url
+from glancelite.db.migrate import current_version
+from glancelite.db.models import db
+from glancelite.errors import GlanceError, MethodNotAllowed, NotFound
+from glancelite.image_update import ImageUpdater
+from glancelite.images import ImageService
+from glancelite.listing import ImageListing
+from glancelite.members import MemberService
+from glancelite.negotiation import VersionNegotiation
+
+LOG = logging.getLogger("glancelite.api")
+_UNVERSIONED = ("/", "/versions")
+
+
+class DatabaseNotReady(Exception):
+    """The schema is missing or older than this code: `glancelite-manage db sync` first."""
+
+
+def create_app(conf, check_schema=True):
+    url = resolve_url(conf["database"]["connection"])
+    if check_schema:
+        _require_current_schema(url)
+    app = Flask(__name__)
+    app.config.update(GLANCELITE=conf, SQLALCHEMY_DATABASE_URI=url,
+                      SQLALCHEMY_ENGINE_OPTIONS=engine_options(url))
+    app.json.sort_keys = False
+    app.json.ensure_ascii = False
+    app.json.compact = True
+    app.url_map.strict_slashes = False
+    db.init_app(app)
+    with app.app_context():
+        configure_sqlite(db.engine)
+    app.extensions["glancelite"] = {
+        "images": ImageService(conf),
+        "listing": ImageListing(conf),
+        "updates": ImageUpdater(conf),
+        "members": MemberService(conf),
+    }
+    for blueprint in (versions_api.bp, schemas_api.bp, images_api.bp, image_list_api.bp,
+                      image_update_api.bp, members_api.bp):
+        app.register_blueprint(blueprint)
+    _install_request_hooks(app, conf)
+    _install_error_handlers(app)
+    app.wsgi_app = VersionNegotiation(app.wsgi_app, versions_api.ACCEPTED_PREFIXES)
+    return app
+
+
+def _require_current_schema(url):
+    current, head = current_version(url)
+    if current != head:
+        raise DatabaseNotReady(f"database {url} is at schema {current or 'none'}, this "
+                               f"glancelite needs {head}: run `glancelite-manage db sync`")
+
+
+def _request_id():
+    incoming = request.headers.get("X-Openstack-Request-Id", "")
+    if incoming and len(incoming) <= 64 and incoming.isprintable():
+        return incoming if incoming.startswith("req-") else f"req-{incoming}"
+    return f"req-{uuid.uuid4()}"
+
+
+def _install_request_hooks(app, conf):
+    @app.before_request
+    def identify():
+        g.started = time.monotonic()
+        g.request_id = _request_id()
+        if request.path not in _UNVERSIONED:
+            g.context = build_context(request.headers, conf, g.request_id)
+
+    @app.after_request
+    def finish(response):
+        if request.path not in _UNVERSIONED:
+            response.headers["X-Openstack-Request-Id"] = g.get("request_id", "")
+        elapsed = time.monotonic() - g.get("started", time.monotonic())
+        LOG.info("%s %s %s %s %d %.1fms", g.get("request_id", "-"), request.remote_addr,
+                 request.method, request.full_path.rstrip("?"), response.status_code,
+                 elapsed * 1000)
+        return response
+
+    @app.teardown_request
+    def release(_exc):
+        db.session.remove()
+
+
+def _install_error_handlers(app):
+    def render(error):
+        return api_errors.error_response(error, request.headers.get("Accept"),
+                                         request.accept_mimetypes)
+
+    @app.errorhandler(GlanceError)
+    def glance_error(error):
+        return render(error)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error):
+        if error.code == 404:
+            if not request.path.startswith("/v2/"):
+                return versions_api.multiple_choices()
+            return render(NotFound("The resource could not be found.", detail=True))
+        if error.code == 405:
+            allowed = ", ".join(m for m in error.valid_methods if m not in ("HEAD", "OPTIONS"))
+            return render(MethodNotAllowed(
+                f"The method {request.method} is not allowed for this resource. ",
+                headers={"Allow": allowed}))
+        wrapped = GlanceError(error.description or error.name)
+        wrapped.code, wrapped.title = error.code, error.name
+        return render(wrapped)
+
+    @app.errorhandler(Exception)
+    def unexpected(error):
+        LOG.exception("%s unexpected error", g.get("request_id", "-"))
+        return render(GlanceError("The server has either erred or is incapable of performing "
+                                  "the requested operation."))

@@ -1,0 +1,1 @@
+"""Database: SQLAlchemy models (models.py), engine setup and Alembic migrations."""

@@ -1,0 +1,101 @@
+"""Rows of the registry. Only Alembic migrations create or change these tables."""
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import (BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData,
+                        String, Text)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+db = SQLAlchemy(model_class=Base)
+
+
+class Image(db.Model):
+    """One image. Deleted images keep their row (deleted=True) so an id is never reused."""
+    __tablename__ = "images"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    disk_format: Mapped[str | None] = mapped_column(String(20))
+    container_format: Mapped[str | None] = mapped_column(String(20))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    virtual_size: Mapped[int | None] = mapped_column(BigInteger)
+    status: Mapped[str] = mapped_column(String(30))
+    visibility: Mapped[str] = mapped_column(String(9))
+    checksum: Mapped[str | None] = mapped_column(String(32))
+    os_hash_algo: Mapped[str | None] = mapped_column(String(64))
+    os_hash_value: Mapped[str | None] = mapped_column(String(128))
+    min_disk: Mapped[int] = mapped_column(Integer, default=0)
+    min_ram: Mapped[int] = mapped_column(Integer, default=0)
+    protected: Mapped[bool] = mapped_column(Boolean, default=False)
+    os_hidden: Mapped[bool] = mapped_column(Boolean, default=False)
+    owner: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped["DateTime"] = mapped_column(DateTime)
+    updated_at: Mapped["DateTime"] = mapped_column(DateTime)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted_at: Mapped["DateTime | None"] = mapped_column(DateTime)
+
+    properties: Mapped[list["ImageProperty"]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", back_populates="image")
+    tags: Mapped[list["ImageTag"]] = relationship(
+        lazy="selectin", cascade="all, delete-orphan", back_populates="image")
+    members: Mapped[list["ImageMember"]] = relationship(
+        lazy="select", cascade="all, delete-orphan", back_populates="image")
+
+    __table_args__ = (
+        Index("ix_images_list_order", "deleted", "created_at", "id"),
+        Index("ix_images_owner", "owner"),
+        Index("ix_images_visibility", "visibility"),
+        Index("ix_images_checksum", "checksum"),
+        Index("ix_images_os_hash_value", "os_hash_value"),
+        Index("ix_images_name", "name"),
+        Index("ix_images_updated_at", "updated_at"),
+    )
+
+
+class ImageProperty(db.Model):
+    """An extra (custom) property: a string value under a name."""
+    __tablename__ = "image_properties"
+
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    image: Mapped[Image] = relationship(back_populates="properties")
+
+    __table_args__ = (Index("ix_image_properties_name", "name"),)
+
+
+class ImageTag(db.Model):
+    __tablename__ = "image_tags"
+
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    value: Mapped[str] = mapped_column(String(255), primary_key=True)
+    image: Mapped[Image] = relationship(back_populates="tags")
+
+    __table_args__ = (Index("ix_image_tags_value", "value"),)
+
+
+class ImageMember(db.Model):
+    """A project an image is shared with, and whether it accepted."""
+    __tablename__ = "image_members"
+
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    member: Mapped[str] = mapped_column(String(255), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped["DateTime"] = mapped_column(DateTime)
+    updated_at: Mapped["DateTime"] = mapped_column(DateTime)
+    image: Mapped[Image] = relationship(back_populates="members")
+
+    __table_args__ = (Index("ix_image_members_member", "member", "status"),)

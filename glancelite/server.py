@@ -1,0 +1,63 @@
+"""`glancelite-api`: serve the API under gunicorn with gthread workers.
+
+bind_host, bind_port and workers come from the glancelite config file; the rest of
+the gunicorn tuning lives in conf/gunicorn.conf.py (found next to the config file).
+"""
+import argparse
+import logging
+import os
+import runpy
+import sys
+
+from gunicorn.app.base import BaseApplication
+
+from glancelite.app import DatabaseNotReady, create_app
+from glancelite.config import ConfigError, default_config_path, load_config
+
+
+class GlanceliteServer(BaseApplication):
+    def __init__(self, conf, gunicorn_file):
+        self.conf = conf
+        self.gunicorn_file = gunicorn_file
+        super().__init__()
+
+    def load_config(self):
+        if self.gunicorn_file and os.path.exists(self.gunicorn_file):
+            for name, value in runpy.run_path(self.gunicorn_file).items():
+                if name in self.cfg.settings and value is not None:
+                    self.cfg.set(name, value)
+        defaults = self.conf["DEFAULT"]
+        self.cfg.set("bind", [f"{defaults['bind_host']}:{defaults['bind_port']}"])
+        self.cfg.set("workers", defaults["workers"])
+        self.cfg.set("limit_request_field_size", defaults["max_header_line"])
+        if self.cfg.worker_class_str == "sync":
+            self.cfg.set("worker_class", "gthread")
+
+    def load(self):
+        return create_app(self.conf)
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(prog="glancelite-api", description=__doc__.splitlines()[0])
+    parser.add_argument("--config-file", default=default_config_path(),
+                        help="glancelite ini file (default: $GLANCELITE_CONFIG, then "
+                             "conf/glancelite.conf)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(levelname)s "
+                                                   "%(name)s %(message)s")
+    try:
+        conf = load_config(args.config_file)
+        create_app(conf)  # fail here, with a clear message, rather than in every worker
+    except (ConfigError, DatabaseNotReady) as exc:
+        sys.exit(f"glancelite-api: {exc}")
+    gunicorn_file = os.path.join(os.path.dirname(os.path.abspath(args.config_file)),
+                                 "gunicorn.conf.py")
+    GlanceliteServer(conf, gunicorn_file).run()
+
+
+if __name__ == "__main__":
+    main()
