@@ -14,7 +14,7 @@ from glancelite.context import build_context
 from glancelite.db.engine import configure_sqlite, engine_options, resolve_url
 from glancelite.db.migrate import current_version
 from glancelite.db.models import db
-from glancelite.errors import GlanceError, MethodNotAllowed, NotFound
+from glancelite.errors import BadRequest, GlanceError, MethodNotAllowed, NotFound
 from glancelite.image_update import ImageUpdater
 from glancelite.images import ImageService
 from glancelite.listing import ImageListing
@@ -79,6 +79,11 @@ def _install_request_hooks(app, conf):
         g.request_id = _request_id()
         if request.path not in _UNVERSIONED:
             g.context = build_context(request.headers, conf, g.request_id)
+        # No database stores NUL in text (PostgreSQL refuses it): never let one reach SQL.
+        if "\x00" in request.path:
+            raise NotFound("The resource could not be found.", detail=True)
+        if b"%00" in request.query_string:
+            raise BadRequest("Null characters are not allowed in the query string.")
 
     @app.after_request
     def finish(response):

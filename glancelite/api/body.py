@@ -29,7 +29,20 @@ def json_body(required=True):
         raise BadRequest("Malformed JSON in request body.") from None
     if not isinstance(value, (dict, list)):
         raise BadRequest("Unexpected body type. Expected list/dict.")
+    if _contains_nul(value):
+        raise BadRequest("Null characters are not allowed in request bodies.")
     return value
+
+
+def _contains_nul(value):
+    """NUL cannot be stored in a text column (PostgreSQL refuses it)."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_contains_nul(k) or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(item) for item in value)
+    return False
 
 
 def json_object(required=True):

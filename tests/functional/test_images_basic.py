@@ -151,3 +151,10 @@ def test_roles_are_case_insensitive(server):
     from tests.support.server import ApiClient
     client = ApiClient(server, project="p-upper", roles=("Admin",))
     assert client.create_image(visibility="public")["visibility"] == "public"
+
+
+def test_nul_characters_never_reach_the_database(project_client):
+    client = project_client()
+    assert client.post("/v2/images", json={"name": "a\u0000b"}).status_code == 400
+    assert client.post("/v2/images", json={"x\u0000": "b"}).status_code == 400
+    assert client.get("/v2/images?name=%00").status_code == 400
