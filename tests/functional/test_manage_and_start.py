@@ -1,0 +1,73 @@
+"""glancelite-manage db sync/version and glancelite-api start-up failures, as an operator sees them."""
+import os
+import signal
+import subprocess
+
+import pytest
+import requests
+
+from tests.support.server import BIN, REPO, run_manage, wait_until_up, write_config
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_database(request, database_url_factory):
+    return database_url_factory(request.param)
+
+
+def test_db_sync_and_version(tmp_path, fresh_database):
+    config, _port = write_config(tmp_path, fresh_database)
+    before = run_manage(config, "db", "version")
+    assert before.returncode == 0 and before.stdout.strip() == "none"
+    synced = run_manage(config, "db", "sync")
+    assert synced.returncode == 0, synced.stderr
+    after = run_manage(config, "db", "version")
+    assert after.stdout.strip() == "0001"
+    assert run_manage(config, "db", "sync").returncode == 0  # idempotent
+
+
+def start_api(config, env=None):
+    return subprocess.run([str(BIN / "glancelite-api"), "--config-file", str(config)],
+                          capture_output=True, text=True, timeout=60, env=env)
+
+
+def test_api_refuses_an_unmigrated_database(tmp_path, fresh_database):
+    config, _port = write_config(tmp_path, fresh_database)
+    result = start_api(config)
+    assert result.returncode != 0
+    assert "glancelite-manage db sync" in result.stderr
+
+
+def test_api_refuses_invalid_config_naming_option_and_file(tmp_path):
+    config = tmp_path / "bad.conf"
+    config.write_text("[DEFAULT]\nbind_port = http\n")
+    result = start_api(config)
+    assert result.returncode != 0
+    assert str(config) in result.stderr and "bind_port" in result.stderr
+
+
+def test_api_refuses_missing_config_file(tmp_path):
+    result = start_api(tmp_path / "absent.conf")
+    assert result.returncode != 0
+    assert "absent.conf: cannot read configuration file" in result.stderr
+
+
+def test_manage_reports_unreachable_database(tmp_path):
+    config, _port = write_config(tmp_path, "postgresql+psycopg://nobody@127.0.0.1:1/none")
+    result = run_manage(config, "db", "sync")
+    assert result.returncode != 0
+    assert "database error" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_config_file_from_environment(tmp_path, database_url_factory):
+    config, port = write_config(tmp_path, database_url_factory("sqlite"))
+    assert run_manage(config, "db", "sync").returncode == 0
+    env = {**os.environ, "GLANCELITE_CONFIG": str(config)}
+    process = subprocess.Popen([str(BIN / "glancelite-api")], env=env, cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=(tmp_path / "log").open("w"),
+                               start_new_session=True)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", process, tmp_path / "log")
+        assert requests.get(f"http://127.0.0.1:{port}/versions").status_code == 200
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
