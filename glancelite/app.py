@@ -6,9 +6,12 @@ import uuid
 from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
-from glancelite.api import errors as api_errors, image_list as image_list_api
-from glancelite.api import image_update as image_update_api, images as images_api
-from glancelite.api import members as members_api, schemas as schemas_api
+from glancelite.api import errors as api_errors
+from glancelite.api import image_list as image_list_api
+from glancelite.api import image_update as image_update_api
+from glancelite.api import images as images_api
+from glancelite.api import members as members_api
+from glancelite.api import schemas as schemas_api
 from glancelite.api import versions as versions_api
 from glancelite.context import build_context
 from glancelite.db.engine import configure_sqlite, engine_options, resolve_url

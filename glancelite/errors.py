@@ -20,7 +20,8 @@ class GlanceError(Exception):
 
 class BadRequest(GlanceError):
     code, title = 400, "Bad Request"
-    explanation = "The server could not comply with the request since it is either malformed or otherwise incorrect."
+    explanation = ("The server could not comply with the request since it is either malformed or "
+                   "otherwise incorrect.")
 
 
 class Unauthorized(GlanceError):

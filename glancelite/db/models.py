@@ -1,7 +1,6 @@
 """Rows of the registry. Only Alembic migrations create or change these tables."""
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import (BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData,
-                        String, Text)
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 NAMING = {
