@@ -7,22 +7,26 @@ from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
 from glancelite.api import errors as api_errors
+from glancelite.api import image_data as image_data_api
 from glancelite.api import image_list as image_list_api
 from glancelite.api import image_update as image_update_api
 from glancelite.api import images as images_api
 from glancelite.api import members as members_api
 from glancelite.api import schemas as schemas_api
 from glancelite.api import versions as versions_api
+from glancelite.config import ConfigError
 from glancelite.context import build_context
 from glancelite.db.engine import configure_sqlite, engine_options, resolve_url
 from glancelite.db.migrate import current_version
 from glancelite.db.models import db
 from glancelite.errors import BadRequest, GlanceError, MethodNotAllowed, NotFound
+from glancelite.image_data import ImageDataService
 from glancelite.image_update import ImageUpdater
 from glancelite.images import ImageService
 from glancelite.listing import ImageListing
 from glancelite.members import MemberService
 from glancelite.negotiation import VersionNegotiation
+from glancelite.store.filesystem import FilesystemStore
 
 LOG = logging.getLogger("glancelite.api")
 _UNVERSIONED = ("/", "/versions")
@@ -46,19 +50,33 @@ def create_app(conf, check_schema=True):
     db.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine)
+    store = make_store(conf)
+    images = ImageService(conf, store)
     app.extensions["glancelite"] = {
-        "images": ImageService(conf),
+        "images": images,
+        "data": ImageDataService(conf, images, store),
         "listing": ImageListing(conf),
-        "updates": ImageUpdater(conf),
-        "members": MemberService(conf),
+        "updates": ImageUpdater(conf, images),
+        "members": MemberService(conf, images),
     }
     for blueprint in (versions_api.bp, schemas_api.bp, images_api.bp, image_list_api.bp,
-                      image_update_api.bp, members_api.bp):
+                      image_update_api.bp, members_api.bp, image_data_api.bp):
         app.register_blueprint(blueprint)
     _install_request_hooks(app, conf)
     _install_error_handlers(app)
     app.wsgi_app = VersionNegotiation(app.wsgi_app, versions_api.ACCEPTED_PREFIXES)
     return app
+
+
+def make_store(conf):
+    """The configured store; a bad store option stops the service at start."""
+    options = conf["glance_store"]
+    try:
+        perm = int(options["filesystem_store_file_perm"], 8)
+        return FilesystemStore(options["filesystem_store_datadir"], perm,
+                               options["filesystem_store_metadata_file"])
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{conf['__file__']}: [glance_store]: {exc}") from exc
 
 
 def _require_current_schema(url):

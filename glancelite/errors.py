@@ -62,3 +62,18 @@ class UnsupportedMediaType(GlanceError):
 class HeaderFieldsTooLarge(GlanceError):
     code, title = 431, "Request Header Fields Too Large"
     explanation = "The request header fields were too large."
+
+
+class Gone(GlanceError):
+    code, title = 410, "Gone"
+    explanation = "This resource is no longer available. No forwarding address is given."
+
+
+class RangeNotSatisfiable(GlanceError):
+    code, title = 416, "Requested Range Not Satisfiable"
+    explanation = "The Range requested is not available."
+
+
+class ServiceUnavailable(GlanceError):
+    code, title = 503, "Service Unavailable"
+    explanation = "The server is currently unavailable. Please try again at a later time."

@@ -22,8 +22,9 @@ _SETTABLE_CORE = ("name", "visibility", "protected", "os_hidden", "owner", "cont
 
 
 class ImageService:
-    def __init__(self, conf):
+    def __init__(self, conf, store):
         self.conf = conf
+        self.store = store
         defaults = conf["DEFAULT"]
         self.schema = image_schema(tuple(conf["image_format"]["disk_formats"]),
                                    tuple(conf["image_format"]["container_formats"]))
@@ -99,17 +100,21 @@ class ImageService:
             db.session.rollback()
             raise NotFound(f"Failed to find image {image_id} to delete")
         db.session.expire(image)
+        urls = [location.url for location in image.locations]
         image.properties.clear()
         image.tags.clear()
         image.members.clear()
+        image.locations.clear()
         db.session.commit()
+        for url in urls:  # the row is gone first, so no active image ever lacks its bytes
+            self.store.delete(url)
 
     # -- tags ----------------------------------------------------------------------------
 
     def add_tag(self, ctx, image_id, tag):
-        image = self.get(ctx, image_id, not_found=f"Image {image_id} not found.")
         if len(tag) > 255:
             raise BadRequest(f"Provided object does not match schema 'image': {tag!r} is too long")
+        image = self.get(ctx, image_id, not_found=f"Image {image_id} not found.")
         access.require_owner(ctx, image, f"Not allowed to update tags for image {image_id}.")
         if tag in {t.value for t in image.tags}:
             return
@@ -123,10 +128,10 @@ class ImageService:
 
     def delete_tag(self, ctx, image_id, tag):
         image = self.get(ctx, image_id, not_found=f"Image {image_id} not found.")
-        access.require_owner(ctx, image, f"Not allowed to update tags for image {image_id}.")
+        access.require_owner(ctx, image, f"Not allowed to delete tags for image {image_id}.")
         matching = [t for t in image.tags if t.value == tag]
         if not matching:
-            raise NotFound("The resource could not be found.", detail=True)
+            raise NotFound("The resource could not be found.")
         image.tags.remove(matching[0])
         image.updated_at = utcnow()
         db.session.commit()

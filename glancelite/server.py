@@ -15,6 +15,22 @@ from glancelite.app import DatabaseNotReady, create_app
 from glancelite.config import ConfigError, default_config_path, load_config
 
 
+# gunicorn settings glancelite-api starts from; a gunicorn.conf.py next to the config file
+# may override any of them (see conf/gunicorn.conf.py).
+GUNICORN_DEFAULTS = {
+    "worker_class": "gthread",
+    # threads per worker: a long upload or download must not block other requests
+    "threads": 8,
+    # a worker is only killed when it stops heartbeating, not for a long transfer
+    "timeout": 120,
+    "graceful_timeout": 30,
+    "keepalive": 5,
+    # glancelite logs one line per request itself, with the request id
+    "accesslog": None,
+    "errorlog": "-",
+}
+
+
 class GlanceliteServer(BaseApplication):
     def __init__(self, conf, gunicorn_file):
         self.conf = conf
@@ -22,6 +38,8 @@ class GlanceliteServer(BaseApplication):
         super().__init__()
 
     def load_config(self):
+        for name, value in GUNICORN_DEFAULTS.items():
+            self.cfg.set(name, value)
         if self.gunicorn_file and os.path.exists(self.gunicorn_file):
             for name, value in runpy.run_path(self.gunicorn_file).items():
                 if name in self.cfg.settings and value is not None:
@@ -30,8 +48,6 @@ class GlanceliteServer(BaseApplication):
         self.cfg.set("bind", [f"{defaults['bind_host']}:{defaults['bind_port']}"])
         self.cfg.set("workers", defaults["workers"])
         self.cfg.set("limit_request_field_size", defaults["max_header_line"])
-        if self.cfg.worker_class_str == "sync":
-            self.cfg.set("worker_class", "gthread")
 
     def load(self):
         return create_app(self.conf)

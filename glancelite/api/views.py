@@ -24,8 +24,11 @@ def image_view(image, conf):
         "created_at": isotime(image.created_at),
         "updated_at": isotime(image.updated_at),
     })
+    locations = image.locations
     if conf["DEFAULT"]["show_multiple_locations"]:
-        body["locations"] = []
+        body["locations"] = [{"url": loc.url, "metadata": loc.meta_data} for loc in locations]
+    if conf["DEFAULT"]["show_image_direct_url"] and locations:
+        body["direct_url"] = locations[0].url
     body["tags"] = sorted(tag.value for tag in image.tags)
     body["self"] = f"/v2/images/{image.id}"
     body["file"] = f"/v2/images/{image.id}/file"

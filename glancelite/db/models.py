@@ -1,7 +1,7 @@
 """Rows of the registry. Only Alembic migrations create or change these tables."""
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, backref, mapped_column, relationship
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -98,3 +98,18 @@ class ImageMember(db.Model):
     image: Mapped[Image] = relationship(back_populates="members")
 
     __table_args__ = (Index("ix_image_members_member", "member", "status"),)
+
+
+class ImageLocation(db.Model):
+    """Where an image's bytes are: a store URL plus the metadata compute nodes need."""
+    __tablename__ = "image_locations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    image_id: Mapped[str] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    meta_data: Mapped[dict] = mapped_column("metadata", JSON, default=dict)
+    created_at: Mapped["DateTime"] = mapped_column(DateTime)
+    image: Mapped[Image] = relationship(backref=backref(
+        "locations", lazy="selectin", cascade="all, delete-orphan", order_by="ImageLocation.id"))
+
+    __table_args__ = (Index("ix_image_locations_image_id", "image_id"),)

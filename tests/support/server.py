@@ -62,9 +62,16 @@ def wait_until_up(base_url, process, log_path, timeout=30):
                        f"{Path(log_path).read_text()}")
 
 
+class ServerURL(str):
+    """A running server's base URL that also knows its store directory and process group."""
+    datadir: Path
+    pgid: int
+    log_path: Path
+
+
 @contextlib.contextmanager
 def running_server(directory, database_url, overrides=None):
-    """Sync the schema, run glancelite-api in its own process group, yield its base URL."""
+    """Sync the schema, run glancelite-api in its own process group, yield its ServerURL."""
     config_path, port = write_config(directory, database_url, overrides)
     synced = run_manage(config_path, "db", "sync")
     if synced.returncode != 0:
@@ -74,7 +81,10 @@ def running_server(directory, database_url, overrides=None):
         process = subprocess.Popen([str(BIN / "glancelite-api"), "--config-file", str(config_path)],
                                    stdout=log, stderr=subprocess.STDOUT, cwd=directory,
                                    start_new_session=True)
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = ServerURL(f"http://127.0.0.1:{port}")
+    base_url.datadir = Path(directory) / "images"
+    base_url.pgid = process.pid
+    base_url.log_path = log_path
     try:
         wait_until_up(base_url, process, log_path)
         yield base_url

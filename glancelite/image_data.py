@@ -1,0 +1,160 @@
+"""Image data use cases: upload, download, deactivate and reactivate.
+
+The status machine runs on compare-and-set UPDATEs (queued → saving → active), so two
+uploads to one image, in any workers on any hosts, cannot both win; the loser gets 409.
+Bytes are written first and the row turns active only after the store made them visible;
+a failed upload removes its bytes and puts the image back to queued. An image deleted
+while its upload ran ends with no row and no bytes.
+"""
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import update
+
+from glancelite import access, formats
+from glancelite.db.models import Image, ImageLocation, db
+from glancelite.errors import (BadRequest, Conflict, Forbidden, Gone, RequestEntityTooLarge,
+                               ServiceUnavailable)
+from glancelite.hashing import ParallelHashes
+from glancelite.store.base import StoreFull, StoreUnavailable
+from glancelite.timeutil import utcnow
+from glancelite.transfer import ClientDisconnected, metered_chunks
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class Download:
+    """What the HTTP layer needs to answer a download; `open(offset)` gives the bytes."""
+    image: Image
+    size: int
+    etag: str | None
+    checksum: str | None
+    url: str
+    store: object
+
+    def open(self, offset=0):
+        return self.store.open(self.url, offset)
+
+
+class ImageDataService:
+    def __init__(self, conf, images, store):
+        self.images = images
+        self.store = store
+        self.size_cap = conf["DEFAULT"]["image_size_cap"]
+        self.hash_algorithm = conf["DEFAULT"]["hashing_algorithm"]
+
+    # -- upload ----------------------------------------------------------------------------
+
+    def upload(self, ctx, image_id, read, expected_size):
+        image = self.images.get(ctx, image_id)
+        access.require_owner(ctx, image, f"Not allowed to upload image data for image {image_id}")
+        if expected_size is not None and expected_size > self.size_cap:
+            raise RequestEntityTooLarge("The incoming image is too large: The provided image is "
+                                        "too large.")
+        if not image.disk_format or not image.container_format:
+            raise BadRequest("Properties disk_format, container_format must be set prior to "
+                             "saving data.")
+        self._claim(image)
+        hashes = ParallelHashes("md5", self.hash_algorithm)
+        sniffer = formats.FormatSniffer()
+        chunks = sniffer.watch(metered_chunks(read, hashes, expected_size, self.size_cap))
+        try:
+            blob = self.store.add(image_id, chunks)
+        except BaseException as exc:
+            hashes.abandon()
+            self._release(image_id)
+            error = _upload_error(image_id, exc)
+            if error is exc:
+                raise
+            raise error from exc
+        digests = hashes.hexdigests()
+        values = dict(status="active", size=blob.size, checksum=digests["md5"],
+                      os_hash_algo=self.hash_algorithm, os_hash_value=digests[self.hash_algorithm],
+                      virtual_size=sniffer.virtual_size(image.disk_format, image.container_format,
+                                                        blob.size))
+        if not self._finish(image_id, values, blob):
+            self.store.delete(blob.url)
+            raise Gone(f"Image {image_id} was deleted during the upload.")
+
+    def _claim(self, image):
+        if image.status == "queued" and _transition(image.id, "queued", "saving"):
+            return
+        current = db.session.get(Image, image.id, populate_existing=True)
+        raise Conflict(f"Image status transition from {current.status} to saving is not allowed")
+
+    def _release(self, image_id):
+        """Back to queued after a failed upload (unless a delete got there first)."""
+        db.session.rollback()
+        db.session.execute(update(Image).where(Image.id == image_id, Image.status == "saving")
+                           .values(status="queued", updated_at=utcnow()))
+        db.session.commit()
+
+    def _finish(self, image_id, values, blob):
+        now = utcnow()
+        won = db.session.execute(
+            update(Image).where(Image.id == image_id, Image.status == "saving",
+                                Image.deleted.is_(False))
+            .values(updated_at=now, **values)).rowcount
+        if not won:
+            db.session.rollback()
+            return False
+        db.session.add(ImageLocation(image_id=image_id, url=blob.url, meta_data=blob.metadata,
+                                     created_at=now))
+        db.session.commit()
+        return True
+
+    # -- download --------------------------------------------------------------------------
+
+    def download(self, ctx, image_id):
+        """A Download for the image's data, or None when it has none (answered with 204)."""
+        image = self.images.get(ctx, image_id)
+        if image.status == "deactivated" and not ctx.is_admin:
+            raise Forbidden("The requested image has been deactivated. Image data download is "
+                            "forbidden.")
+        if image.status not in ("active", "deactivated") or not image.locations:
+            return None
+        return Download(image=image, size=image.size, etag=image.os_hash_value,
+                        checksum=image.checksum, url=image.locations[0].url, store=self.store)
+
+    # -- deactivate / reactivate -----------------------------------------------------------
+
+    def deactivate(self, ctx, image_id):
+        self._toggle(ctx, image_id, "deactivate", source="active", target="deactivated")
+
+    def reactivate(self, ctx, image_id):
+        self._toggle(ctx, image_id, "reactivate", source="deactivated", target="active")
+
+    def _toggle(self, ctx, image_id, action, source, target):
+        image = self.images.get(ctx, image_id)
+        access.require_owner(ctx, image)
+        if image.status == target:
+            return
+        if image.status != source or not _transition(image_id, source, target):
+            current = db.session.get(Image, image_id, populate_existing=True)
+            if current is not None and current.status == target:
+                return
+            status = current.status if current is not None else "deleted"
+            raise Forbidden(f"Not allowed to {action} image in status '{status}'")
+
+
+def _transition(image_id, source, target):
+    """Compare-and-set the status; True when this request made the change."""
+    won = db.session.execute(
+        update(Image).where(Image.id == image_id, Image.status == source, Image.deleted.is_(False))
+        .values(status=target, updated_at=utcnow())).rowcount
+    db.session.commit()
+    return bool(won)
+
+
+def _upload_error(image_id, exc):
+    """The client-facing error for a failed upload (the image is already back to queued)."""
+    if isinstance(exc, ClientDisconnected):
+        LOG.warning("upload of %s: client disconnected (%s); image back to queued", image_id, exc)
+        return BadRequest("The client disconnected before all image data was received.")
+    if isinstance(exc, StoreFull):
+        return RequestEntityTooLarge(f"Image storage media is full: {exc}")
+    if isinstance(exc, StoreUnavailable):
+        LOG.error("upload of %s: store failed: %s", image_id, exc)
+        return ServiceUnavailable("The image store failed; retry later.", headers={"Retry-After": "5"})
+    return exc

@@ -1,0 +1,42 @@
+"""What a store promises: streamed add, ranged read, delete, and which URLs it owns.
+
+The service hashes and counts bytes while they flow (glancelite.transfer); a store only
+moves them. A store must make a blob visible only once it is whole and must leave
+nothing behind when `add` fails.
+"""
+from dataclasses import dataclass, field
+from typing import BinaryIO, Iterable, Iterator, Protocol
+
+
+class StoreFull(Exception):
+    """The store has no room for the image."""
+
+
+class StoreUnavailable(Exception):
+    """The store cannot be reached or failed; the client may retry later."""
+
+
+@dataclass(frozen=True)
+class StoredBlob:
+    url: str
+    size: int
+    metadata: dict = field(default_factory=dict)
+
+
+class Store(Protocol):
+    name: str
+
+    def add(self, image_id: str, chunks: Iterable[bytes]) -> StoredBlob:
+        """Write all chunks; visible only when complete. Any exception leaves nothing behind."""
+
+    def open(self, url: str, offset: int) -> BinaryIO | Iterator[bytes]:
+        """The blob from `offset` on: a real file (served with sendfile) or an iterator."""
+
+    def delete(self, url: str) -> None:
+        """Remove the blob; a blob already gone is not an error."""
+
+    def size_of(self, url: str) -> int | None:
+        """Size of the blob at a URL this store owns, None when there is no such blob."""
+
+    def owns(self, url: str) -> bool:
+        """True only for URLs that point inside this store (checked before trusting a URL)."""

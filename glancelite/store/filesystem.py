@@ -1,0 +1,119 @@
+"""Filesystem store: one file per image in `filesystem_store_datadir`.
+
+Bytes go to a hidden temporary file in the same directory, are fsync'd and then renamed
+to the image id, so a reader never sees a partial image and a crash leaves only a
+`.part` file that no row points to. Locations are `file://` URLs; with
+`filesystem_store_metadata_file` each location also carries the `{id, mountpoint}`
+metadata that compute nodes use to map the URL onto their own mount of the share.
+"""
+import errno
+import json
+import os
+import uuid
+from urllib.parse import unquote, urlparse
+
+from glancelite.store.base import StoredBlob, StoreFull, StoreUnavailable
+
+PART_SUFFIX = ".part"
+
+
+class FilesystemStore:
+    name = "file"
+
+    def __init__(self, datadir, file_perm=0, metadata_file=None):
+        self.datadir = os.path.realpath(datadir)
+        self.file_perm = file_perm
+        self.metadata = _load_metadata(metadata_file) if metadata_file else {}
+        os.makedirs(self.datadir, exist_ok=True)
+
+    def _path(self, image_id):
+        return os.path.join(self.datadir, image_id)
+
+    def add(self, image_id, chunks):
+        final = self._path(image_id)
+        temporary = os.path.join(self.datadir, f".{image_id}.{uuid.uuid4().hex}{PART_SUFFIX}")
+        size = 0
+        try:
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            try:
+                for chunk in chunks:
+                    view = memoryview(chunk)
+                    while view:
+                        written = os.write(fd, view)
+                        view = view[written:]
+                    size += len(chunk)
+                os.fsync(fd)
+                if self.file_perm:
+                    os.fchmod(fd, self.file_perm)
+            finally:
+                os.close(fd)
+            os.rename(temporary, final)
+            _fsync_directory(self.datadir)
+        except BaseException as exc:
+            _remove_quietly(temporary)
+            if isinstance(exc, OSError):
+                raise _store_error(exc) from exc
+            raise
+        return StoredBlob(url=f"file://{final}", size=size, metadata=dict(self.metadata))
+
+    def open(self, url, offset):
+        handle = open(self._owned_path(url), "rb")
+        handle.seek(offset)
+        return handle
+
+    def delete(self, url):
+        _remove_quietly(self._owned_path(url))
+
+    def size_of(self, url):
+        try:
+            return os.stat(self._owned_path(url)).st_size
+        except (OSError, ValueError):
+            return None
+
+    def owns(self, url):
+        try:
+            self._owned_path(url)
+        except ValueError:
+            return False
+        return True
+
+    def _owned_path(self, url):
+        """The real path of a file:// URL, refused unless it lies inside the data directory."""
+        parsed = urlparse(url)
+        if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
+            raise ValueError(f"not a file URL of this store: {url}")
+        path = os.path.realpath(unquote(parsed.path))
+        if os.path.dirname(path) != self.datadir or os.path.basename(path).startswith("."):
+            raise ValueError(f"outside the store directory: {url}")
+        return path
+
+
+def _load_metadata(path):
+    """The {id, mountpoint} document compute nodes match against their own mounts."""
+    with open(path) as handle:
+        metadata = json.load(handle)
+    if not isinstance(metadata, dict) or not {"id", "mountpoint"} <= set(metadata):
+        raise ValueError(f"{path}: filesystem store metadata must be a JSON object with "
+                         f"'id' and 'mountpoint'")
+    return metadata
+
+
+def _fsync_directory(path):
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_quietly(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+
+
+def _store_error(exc):
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return StoreFull(str(exc))
+    return StoreUnavailable(str(exc))
