@@ -24,6 +24,9 @@ def error_response(error, accept_header, accept):
     if error.detail:
         message = f"{error.explanation}<br /><br />\n{error.message}\n\n"
         plain = f"{error.explanation}\n\n{error.message}"
+    elif error.code == 415:  # webob's own 415 page: the break comes after the message
+        message = f"{error.message}\n<br /><br />\n"
+        plain = error.message
     else:
         message = f"{error.message}<br /><br />\n\n\n"
         plain = error.message

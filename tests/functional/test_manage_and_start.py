@@ -3,8 +3,12 @@ import os
 import signal
 import subprocess
 
+from pathlib import Path
+
 import pytest
 import requests
+
+from glancelite.db import migrate
 
 from tests.support.server import BIN, REPO, run_manage, wait_until_up, write_config
 
@@ -21,8 +25,13 @@ def test_db_sync_and_version(tmp_path, fresh_database):
     synced = run_manage(config, "db", "sync")
     assert synced.returncode == 0, synced.stderr
     after = run_manage(config, "db", "version")
-    assert after.stdout.strip() == "0001"
+    assert after.stdout.strip() == newest_revision()
     assert run_manage(config, "db", "sync").returncode == 0  # idempotent
+
+
+def newest_revision():
+    versions = Path(migrate.__file__).parent / "migrations" / "versions"
+    return max(path.name.split("_")[0] for path in versions.glob("[0-9]*.py"))
 
 
 def start_api(config, env=None):

@@ -149,12 +149,71 @@ def test_openstacksdk_metadata_round_trip(cli_server):
         image = conn.image.create_image(name=name, disk_format="raw", container_format="bare",
                                         allow_duplicates=True, properties={"os_distro": "cirros"})
         assert image.name == name and image.status == "queued"
-        assert conn.image.get_image(image.id).properties["os_distro"] == "cirros"
+        assert conn.image.get_image(image.id).os_distro == "cirros"
         assert image.id in [i.id for i in conn.image.images(name=name)]
         updated = conn.image.update_image(image.id, min_ram=128, protected=False, os_distro="debian")
         assert updated.min_ram == 128
-        assert conn.image.get_image(image.id).properties["os_distro"] == "debian"
+        assert conn.image.get_image(image.id).os_distro == "debian"
         conn.image.delete_image(image.id)
         assert conn.image.find_image(image.id) is None
+    finally:
+        conn.close()
+
+
+def test_glance_cli_data_round_trip(glance, cli_server, tmp_path):
+    source = tmp_path / "cirros.raw"
+    source.write_bytes(bytes(range(256)) * 12289)
+    created = glance("image-create", "--name", "with-data", "--disk-format", "raw",
+                     "--container-format", "bare", "--file", str(source), "--progress")
+    assert created.returncode == 0, created.stderr
+    image = table(created.stdout)
+    assert image["status"] == "active" and image["size"] == str(source.stat().st_size)
+
+    target = tmp_path / "out.raw"
+    downloaded = glance("image-download", "--file", str(target), image["id"])
+    assert downloaded.returncode == 0, downloaded.stderr
+    assert target.read_bytes() == source.read_bytes()
+
+    queued = table(glance("image-create", "--name", "later", "--disk-format", "raw",
+                          "--container-format", "bare").stdout)
+    uploaded = glance("image-upload", "--file", str(source), queued["id"])
+    assert uploaded.returncode == 0, uploaded.stderr
+    assert table(glance("image-show", queued["id"]).stdout)["status"] == "active"
+
+    assert glance("image-deactivate", image["id"]).returncode == 0
+    assert table(glance("image-show", image["id"]).stdout)["status"] == "deactivated"
+    assert glance("image-reactivate", image["id"]).returncode == 0
+    assert table(glance("image-show", image["id"]).stdout)["status"] == "active"
+
+
+def test_glance_cli_detects_a_corrupted_store_file(glance, cli_server, tmp_path):
+    source = tmp_path / "img.raw"
+    source.write_bytes(b"A" * 100000)
+    image = table(glance("image-create", "--name", "to-corrupt", "--disk-format", "raw",
+                         "--container-format", "bare", "--file", str(source)).stdout)
+    stored = cli_server.datadir / image["id"]
+    data = bytearray(stored.read_bytes())
+    data[500] ^= 0xFF
+    stored.write_bytes(bytes(data))
+    result = glance("image-download", "--file", str(tmp_path / "bad.raw"), image["id"])
+    assert result.returncode == 1
+    assert "Corrupt image download" in result.stderr
+
+
+def test_openstacksdk_upload_and_verified_download(cli_server, tmp_path):
+    import openstack
+    source = tmp_path / "sdk.raw"
+    source.write_bytes(b"sdk-data" * 50000)
+    conn = openstack.connect(auth_type="none", image_endpoint_override=cli_server,
+                             load_envvars=False, load_yaml_config=False)
+    try:
+        image = conn.image.create_image(name="sdk-data", filename=str(source), disk_format="raw",
+                                        container_format="bare", allow_duplicates=True)
+        image = conn.image.get_image(image.id)
+        assert image.status == "active" and image.size == source.stat().st_size
+        target = tmp_path / "sdk-out.raw"
+        conn.image.download_image(image, output=str(target))
+        assert target.read_bytes() == source.read_bytes()
+        conn.image.delete_image(image.id)
     finally:
         conn.close()
