@@ -14,7 +14,7 @@ from sqlalchemy import update
 from glancelite import access, patch
 from glancelite.db.models import Image, ImageProperty, ImageTag, db
 from glancelite.errors import BadRequest, Conflict, Forbidden, GlanceError
-from glancelite.images import ImageService, check_extra_keys, check_not_negative
+from glancelite.images import check_extra_keys, check_not_negative
 from glancelite.schemas import CORE_ATTRIBUTES, READ_ONLY_ATTRIBUTES, is_reserved
 from glancelite.timeutil import utcnow
 
@@ -39,8 +39,8 @@ class _Draft:
 
 
 class ImageUpdater:
-    def __init__(self, conf):
-        self.images = ImageService(conf)
+    def __init__(self, conf, images):
+        self.images = images
         self.show_locations = conf["DEFAULT"]["show_multiple_locations"]
 
     def update(self, ctx, image_id, media_type, body):
@@ -48,7 +48,7 @@ class ImageUpdater:
         operations = patch.parse(body, media_type, self.images.schema)
         if not operations:
             return self.images.get(ctx, image_id)
-        db.session.execute(update(Image).where(Image.id == image_id).values(updated_at=utcnow()))
+        _claim(image_id)
         try:
             image = self.images.get(ctx, image_id)
             draft = _Draft.of(image)
@@ -110,6 +110,12 @@ class ImageUpdater:
         if draft.properties.keys() - {prop.name for prop in image.properties}:
             counted = sum(1 for key in draft.properties if not is_reserved(key))
             self.images._check_quota("properties", counted, self.images.property_quota)
+
+
+def _claim(image_id):
+    """Bump updated_at before reading: that write holds the row (PostgreSQL) or the database
+    (SQLite) until commit, so this PATCH sees every earlier one and later ones wait for it."""
+    db.session.execute(update(Image).where(Image.id == image_id).values(updated_at=utcnow()))
 
 
 def _remove(draft, key):
