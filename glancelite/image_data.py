@@ -13,8 +13,7 @@ from sqlalchemy import update
 
 from glancelite import access, formats
 from glancelite.db.models import Image, ImageLocation, db
-from glancelite.errors import (BadRequest, Conflict, Forbidden, Gone, RequestEntityTooLarge,
-                               ServiceUnavailable)
+from glancelite.errors import BadRequest, Conflict, Forbidden, Gone, RequestEntityTooLarge, ServiceUnavailable
 from glancelite.hashing import ParallelHashes
 from glancelite.store.base import StoreFull, StoreUnavailable
 from glancelite.timeutil import utcnow

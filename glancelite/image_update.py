@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import update
 
-from glancelite import access, patch
-from glancelite.db.models import Image, ImageProperty, ImageTag, db
+from glancelite import access, locations, patch
+from glancelite.db.models import Image, ImageLocation, ImageProperty, ImageTag, db
 from glancelite.errors import BadRequest, Conflict, Forbidden, GlanceError
 from glancelite.images import check_extra_keys, check_not_negative
 from glancelite.schemas import CORE_ATTRIBUTES, READ_ONLY_ATTRIBUTES, is_reserved
@@ -23,25 +23,28 @@ _WRITABLE = tuple(key for key in CORE_ATTRIBUTES
 _COLUMNS = tuple(key for key in _WRITABLE if key != "tags")
 # disk_format and container_format describe data that is not there yet.
 _FORMAT_STATUSES = ("queued", "importing")
-_LOCATION_VERBS = {"add": "add", "remove": "remove", "replace": "update"}
 
 
 @dataclass
 class _Draft:
     attributes: dict
     properties: dict
+    locations: list
 
     @classmethod
     def of(cls, image):
         attributes = {key: getattr(image, key) for key in _COLUMNS}
         attributes["tags"] = {tag.value for tag in image.tags}
-        return cls(attributes, {prop.name: prop.value for prop in image.properties})
+        return cls(attributes, {prop.name: prop.value for prop in image.properties},
+                   [locations.LocationDraft(loc.url, loc.meta_data, image.size)
+                    for loc in image.locations])
 
 
 class ImageUpdater:
     def __init__(self, conf, images):
         self.images = images
         self.show_locations = conf["DEFAULT"]["show_multiple_locations"]
+        self.location_quota = conf["DEFAULT"]["image_location_quota"]
 
     def update(self, ctx, image_id, media_type, body):
         """Apply a PATCH body of the given media type; the image as saved."""
@@ -55,16 +58,22 @@ class ImageUpdater:
             for operation in operations:
                 self._apply(ctx, image, draft, operation)
             self._check_property_quota(image, draft)
+            dropped = self._save_locations(image, draft)
             _save(image, draft)
         except GlanceError:
             db.session.rollback()
             raise
         db.session.commit()
+        for url in dropped:
+            self.images.store.delete(url)
         return image
 
     def _apply(self, ctx, image, draft, op):
         if op.key == "locations":
-            self._refuse_locations(op)
+            access.require_owner(ctx, image)
+            locations.apply(op, image, draft.locations, self.images.store, self.show_locations,
+                            self.location_quota)
+            return
         # Glance checks this for replace only, and an `add /owner` slips through (bug).
         if op.key == "owner" and op.op != "remove" and not ctx.is_admin:
             raise Forbidden("Owner can't be updated by non admin.", detail=True)
@@ -86,14 +95,31 @@ class ImageUpdater:
             # Only the well-known properties (kernel_id, ...) accept null; Glance shows it as "".
             draft.properties[op.key] = "" if op.value is None else op.value
 
-    def _refuse_locations(self, op):
-        """Location management arrives with the image-data work; until then say so."""
-        if op.op == "replace" and not op.value:
-            raise Forbidden("Cannot set locations to empty list.", detail=True)
-        verb = _LOCATION_VERBS[op.op]
-        if not self.show_locations:
-            raise Forbidden(f"It's not allowed to {verb} locations if locations are invisible.")
-        raise BadRequest(f"Cannot {verb} locations: location management is not available yet.")
+    def _save_locations(self, image, draft):
+        """Write changed locations; a queued image given data this way becomes active.
+        Returns the URLs of the image's own bytes that no location points to any more."""
+        old = [location.url for location in image.locations]
+        new = [location.url for location in draft.locations]
+        if old == new and [loc.meta_data for loc in image.locations] == \
+                [loc.metadata for loc in draft.locations]:
+            return []
+        size = locations.consistent_sizes(image, [loc for loc in draft.locations
+                                                  if loc.url not in old])
+        if image.status == "queued":
+            validation = draft.locations[0].validation
+            image.status, image.size = "active", size
+            image.checksum = validation.get("checksum")
+            image.os_hash_algo = validation.get("os_hash_algo")
+            image.os_hash_value = validation.get("os_hash_value")
+        else:
+            _check_validation(image, draft.locations)
+        now = utcnow()
+        image.locations.clear()
+        db.session.flush()
+        image.locations.extend(ImageLocation(url=loc.url, meta_data=loc.metadata, created_at=now)
+                               for loc in draft.locations)
+        own = self.images.store.url_for(image.id)
+        return [own] if own in old and own not in new else []
 
     def _set_attribute(self, image, draft, key, value):
         if key in ("disk_format", "container_format") and image.status not in _FORMAT_STATUSES:
@@ -144,3 +170,11 @@ def _save(image, draft):
             prop.value = draft.properties[name]
     image.properties.extend(ImageProperty(name=name, value=value)
                             for name, value in draft.properties.items() if name not in properties)
+
+
+def _check_validation(image, drafts):
+    """validation_data on an image that already has data must describe that data."""
+    for draft in drafts:
+        for key, value in draft.validation.items():
+            if getattr(image, key) != value:
+                raise BadRequest(f"Invalid validation_data: {key} does not match the image.")

@@ -100,7 +100,8 @@ class ImageService:
             db.session.rollback()
             raise NotFound(f"Failed to find image {image_id} to delete")
         db.session.expire(image)
-        urls = [location.url for location in image.locations]
+        own = self.store.url_for(image_id)  # other locations are references, never deleted
+        urls = [location.url for location in image.locations if location.url == own]
         image.properties.clear()
         image.tags.clear()
         image.members.clear()

@@ -14,7 +14,6 @@ from gunicorn.app.base import BaseApplication
 from glancelite.app import DatabaseNotReady, create_app
 from glancelite.config import ConfigError, default_config_path, load_config
 
-
 # gunicorn settings glancelite-api starts from; a gunicorn.conf.py next to the config file
 # may override any of them (see conf/gunicorn.conf.py).
 GUNICORN_DEFAULTS = {

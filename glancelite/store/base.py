@@ -29,6 +29,12 @@ class Store(Protocol):
     def add(self, image_id: str, chunks: Iterable[bytes]) -> StoredBlob:
         """Write all chunks; visible only when complete. Any exception leaves nothing behind."""
 
+    def url_for(self, image_id: str) -> str:
+        """The URL `add` stores an image's own bytes under (only these are ever deleted)."""
+
+    def blob_owner(self, url: str) -> str | None:
+        """The image id whose own bytes `url` holds, None for any other object in the store."""
+
     def open(self, url: str, offset: int) -> BinaryIO | Iterator[bytes]:
         """The blob from `offset` on: a real file (served with sendfile) or an iterator."""
 

@@ -9,12 +9,14 @@ metadata that compute nodes use to map the URL onto their own mount of the share
 import errno
 import json
 import os
+import re
 import uuid
 from urllib.parse import unquote, urlparse
 
 from glancelite.store.base import StoredBlob, StoreFull, StoreUnavailable
 
 PART_SUFFIX = ".part"
+_IMAGE_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
 class FilesystemStore:
@@ -28,6 +30,9 @@ class FilesystemStore:
 
     def _path(self, image_id):
         return os.path.join(self.datadir, image_id)
+
+    def url_for(self, image_id):
+        return f"file://{self._path(image_id)}"
 
     def add(self, image_id, chunks):
         final = self._path(image_id)
@@ -54,7 +59,12 @@ class FilesystemStore:
             if isinstance(exc, OSError):
                 raise _store_error(exc) from exc
             raise
-        return StoredBlob(url=f"file://{final}", size=size, metadata=dict(self.metadata))
+        return StoredBlob(url=self.url_for(image_id), size=size, metadata=dict(self.metadata))
+
+    def blob_owner(self, url):
+        """The image whose own bytes a URL holds (files named by an image id), else None."""
+        name = os.path.basename(self._owned_path(url))
+        return name if _IMAGE_ID.match(name) else None
 
     def open(self, url, offset):
         handle = open(self._owned_path(url), "rb")

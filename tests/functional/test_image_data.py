@@ -4,10 +4,15 @@ import threading
 import time
 
 import pytest
-import requests
 
-from tests.support.transfer import (MIB, PeakRss, file_chunks, make_image_file,
-                                    send_partial_upload, stored_files)
+from tests.support.transfer import (
+    MIB,
+    PeakRss,
+    file_chunks,
+    make_image_file,
+    send_partial_upload,
+    stored_files,
+)
 
 OCTET = {"Content-Type": "application/octet-stream"}
 EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
@@ -192,7 +197,8 @@ def test_upload_refusals(project_client, admin):
     assert unformatted.status_code == 400
     assert "Properties disk_format, container_format must be set prior to saving data." \
         in unformatted.json()["message"]
-    assert upload(owner, image["id"], b"x", **{"Content-Type": "application/octet-stream; charset=binary"}).status_code == 204
+    with_parameter = {"Content-Type": "application/octet-stream; charset=binary"}
+    assert upload(owner, image["id"], b"x", **with_parameter).status_code == 204
     again = upload(owner, image["id"], b"y")
     assert again.status_code == 409
     assert "Image status transition from active to saving is not allowed" in again.json()["message"]

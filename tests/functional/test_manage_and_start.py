@@ -2,14 +2,12 @@
 import os
 import signal
 import subprocess
-
 from pathlib import Path
 
 import pytest
 import requests
 
 from glancelite.db import migrate
-
 from tests.support.server import BIN, REPO, run_manage, wait_until_up, write_config
 
 

@@ -321,7 +321,7 @@ def test_member_quota_holds_under_concurrent_adds(make_server, kind):
         for _ in range(5):  # the race between two last free places is rare: try a few times
             path = members_of(owner.create_image())
             responses = list(pool.map(
-                lambda pair: pair[1].post(path, json={"member": f"m{pair[0]}"}),
+                lambda pair, path=path: pair[1].post(path, json={"member": f"m{pair[0]}"}),
                 enumerate(clients)))
             assert sorted(r.status_code for r in responses) == [200] * 3 + [413] * 7
             assert len(owner.get(path).json()["members"]) == 3

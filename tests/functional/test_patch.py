@@ -501,18 +501,6 @@ def test_locations_cannot_be_set_to_an_empty_list(project_client):
     assert error(response, 403) == shape_b(DENIED, "Cannot set locations to empty list.")
 
 
-@pytest.mark.parametrize("change", [
-    {"op": "add", "path": "/locations/-", "value": {"url": "http://h/x", "metadata": {}}},
-    {"op": "remove", "path": "/locations/0"},
-    {"op": "replace", "path": "/locations", "value": [{"url": "http://h/x", "metadata": {}}]},
-])
-def test_location_operations_are_not_available_yet(limited_client, change):
-    image = limited_client.create_image()
-    message = error(patch(limited_client, image, [change]), 400)
-    assert "location management is not available yet" in message
-    assert show(limited_client, image)["locations"] == []
-
-
 # -- quotas ---------------------------------------------------------------------------------
 
 def test_tags_over_quota_are_413_and_change_nothing(limited_client):

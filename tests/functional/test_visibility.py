@@ -54,7 +54,7 @@ def message(response):
 def test_get_by_caller(cast, visibility):
     image = make_image(cast, visibility)
     callers = (cast.owner, cast.member, cast.stranger, cast.admin)
-    for caller, expected in zip(callers, GET_CODES[visibility]):
+    for caller, expected in zip(callers, GET_CODES[visibility], strict=True):
         response = caller.get(f"/v2/images/{image['id']}")
         assert response.status_code == expected, (caller.project, response.text)
         if expected == 200:
@@ -67,7 +67,7 @@ def test_get_by_caller(cast, visibility):
 def test_delete_by_caller(cast, visibility):
     image = make_image(cast, visibility)
     path = f"/v2/images/{image['id']}"
-    for caller, expected in zip((cast.member, cast.stranger), DELETE_CODES[visibility]):
+    for caller, expected in zip((cast.member, cast.stranger), DELETE_CODES[visibility], strict=True):
         response = caller.delete(path)
         assert response.status_code == expected, (caller.project, response.text)
         if expected == 403:
