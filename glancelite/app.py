@@ -15,7 +15,7 @@ from glancelite.api import members as members_api
 from glancelite.api import schemas as schemas_api
 from glancelite.api import versions as versions_api
 from glancelite.config import ConfigError
-from glancelite.context import build_context
+from glancelite.context import make_authenticator
 from glancelite.db.engine import configure_sqlite, engine_options, resolve_url
 from glancelite.db.migrate import current_version
 from glancelite.db.models import db
@@ -94,12 +94,14 @@ def _request_id():
 
 
 def _install_request_hooks(app, conf):
+    authenticate = make_authenticator(conf)
+
     @app.before_request
     def identify():
         g.started = time.monotonic()
         g.request_id = _request_id()
         if request.path not in _UNVERSIONED:
-            g.context = build_context(request.headers, conf, g.request_id)
+            g.context = authenticate(request.headers, g.request_id)
         # No database stores NUL in text (PostgreSQL refuses it): never let one reach SQL.
         if "\x00" in request.path:
             raise NotFound("The resource could not be found.", detail=True)

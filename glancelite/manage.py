@@ -1,9 +1,10 @@
-"""`glancelite-manage`: administrative commands (database schema for now)."""
+"""`glancelite-manage`: administrative commands (database schema, tokens)."""
 import argparse
 import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from glancelite import tokens
 from glancelite.config import ConfigError, default_config_path, load_config
 from glancelite.db import migrate
 
@@ -18,24 +19,43 @@ def _parser():
     db_commands = db_parser.add_subparsers(dest="command", required=True)
     db_commands.add_parser("sync", help="apply all migrations")
     db_commands.add_parser("version", help="print the schema version")
+    token_parser = commands.add_parser("token", help="tokens of auth_strategy = tokens")
+    token_commands = token_parser.add_subparsers(dest="command", required=True)
+    create = token_commands.add_parser("create", help="add a token to tokens_file, print it once")
+    create.add_argument("--project", required=True)
+    create.add_argument("--roles", required=True, help="comma-separated, e.g. member,reader")
+    create.add_argument("--user", help="user id recorded for the token (default: PROJECT-user)")
     return parser
+
+
+def _db(args, conf):
+    url = conf["database"]["connection"]
+    if args.command == "sync":
+        migrate.sync(url)
+        current, _head = migrate.current_version(url)
+        print(f"database at schema version {current}")
+        return
+    current, head = migrate.current_version(url)
+    print(current or "none")
+    if current != head:
+        print(f"(newest available: {head}; run `glancelite-manage db sync`)", file=sys.stderr)
+
+
+def _token(args, conf):
+    roles = [role.strip() for role in args.roles.split(",") if role.strip()]
+    if not roles:
+        sys.exit("glancelite-manage: --roles needs at least one role")
+    path = conf["DEFAULT"]["tokens_file"]
+    print(tokens.create(path, args.project, roles, args.user))
+    print(f"(stored as its SHA-256 in {path}; this is the only time it is shown)", file=sys.stderr)
 
 
 def main(argv=None):
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     try:
-        url = load_config(args.config_file)["database"]["connection"]
-        if args.command == "sync":
-            migrate.sync(url)
-            current, _head = migrate.current_version(url)
-            print(f"database at schema version {current}")
-        else:
-            current, head = migrate.current_version(url)
-            print(current or "none")
-            if current != head:
-                print(f"(newest available: {head}; run `glancelite-manage db sync`)",
-                      file=sys.stderr)
-    except ConfigError as exc:
+        conf = load_config(args.config_file)
+        {"db": _db, "token": _token}[args.group](args, conf)
+    except (ConfigError, tokens.TokensFileError) as exc:
         sys.exit(f"glancelite-manage: {exc}")
     except SQLAlchemyError as exc:
         sys.exit(f"glancelite-manage: database error: {exc.__class__.__name__}: {exc}")

@@ -12,6 +12,7 @@ import sys
 from gunicorn.app.base import BaseApplication
 
 from glancelite.app import DatabaseNotReady, create_app
+from glancelite.context import IdentityConfigError
 from glancelite.config import ConfigError, default_config_path, load_config
 
 # gunicorn settings glancelite-api starts from; a gunicorn.conf.py next to the config file
@@ -67,7 +68,7 @@ def main(argv=None):
     try:
         conf = load_config(args.config_file)
         create_app(conf)  # fail here, with a clear message, rather than in every worker
-    except (ConfigError, DatabaseNotReady) as exc:
+    except (ConfigError, DatabaseNotReady, IdentityConfigError) as exc:
         sys.exit(f"glancelite-api: {exc}")
     gunicorn_file = os.path.join(os.path.dirname(os.path.abspath(args.config_file)),
                                  "gunicorn.conf.py")
