@@ -1,4 +1,34 @@
-"""GET /v2/images (filters, sorting, paging, visibility scope)."""
-from flask import Blueprint
+"""GET /v2/images: parse the query, ask the listing service, render the page and its links."""
+from urllib.parse import urlencode
+
+from flask import Blueprint, current_app, jsonify, request
+
+from glancelite.api import ctx, list_query, services
+from glancelite.api.views import image_view
 
 bp = Blueprint("image_list", __name__, url_prefix="/v2/images")
+
+
+@bp.get("")
+def index():
+    pairs = list_query.query_pairs(request.query_string)
+    page = services()["listing"].list(ctx(), list_query.parse(pairs))
+    conf = current_app.config["GLANCELITE"]
+    body = {"images": [image_view(image, conf) for image in page.images]}
+    body.update(_links(pairs, page.next_marker))
+    return jsonify(body)
+
+
+def _links(pairs, next_marker):
+    """`first` and `next` rebuilt from the query as Glance does: one value per parameter
+    (the last), in request order, without the marker; `next` appends the new marker."""
+    params = dict(pairs)
+    params.pop("marker", None)
+    links = {"first": _images_url(params), "schema": "/v2/schemas/images"}
+    if next_marker is not None:
+        links["next"] = _images_url({**params, "marker": next_marker})
+    return links
+
+
+def _images_url(params):
+    return f"/v2/images?{urlencode(params)}" if params else "/v2/images"

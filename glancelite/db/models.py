@@ -58,6 +58,13 @@ class Image(db.Model):
         Index("ix_images_os_hash_value", "os_hash_value"),
         Index("ix_images_name", "name"),
         Index("ix_images_updated_at", "updated_at"),
+        # The list's sort orders (0004; on PostgreSQL the nullable keys are NULLS FIRST).
+        Index("ix_images_sort_name", "deleted", "name", "created_at", "id"),
+        Index("ix_images_sort_status", "deleted", "status", "created_at", "id"),
+        Index("ix_images_sort_container_format", "deleted", "container_format", "created_at",
+              "id"),
+        Index("ix_images_sort_disk_format", "deleted", "disk_format", "created_at", "id"),
+        Index("ix_images_sort_size", "deleted", "size", "created_at", "id"),
     )
 
 
@@ -71,7 +78,8 @@ class ImageProperty(db.Model):
     value: Mapped[str] = mapped_column(Text)
     image: Mapped[Image] = relationship(back_populates="properties")
 
-    __table_args__ = (Index("ix_image_properties_name", "name"),)
+    __table_args__ = (Index("ix_image_properties_name", "name"),
+                      Index("ix_image_properties_value", "value", postgresql_using="hash"))
 
 
 class ImageTag(db.Model):
