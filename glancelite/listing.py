@@ -23,7 +23,8 @@ TIE_BREAKERS = ("created_at", "id")
 @dataclass(frozen=True)
 class Comparison:
     """`column <op> value` on a core image column; op is eq, neq, gt, gte, lt, lte or in
-    (value then a tuple; an empty one matches nothing)."""
+    (value then a tuple; an empty one matches nothing) or outside (value a (start, end)
+    pair: the column lies before start or at/after end)."""
     column: str
     op: str
     value: object

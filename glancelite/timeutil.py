@@ -5,8 +5,9 @@ ISO_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def utcnow():
-    """Naive UTC now without fractions (the database keeps naive UTC)."""
-    return datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    """Naive UTC now (the database keeps naive UTC). Microseconds are stored so images
+    created within one second still list newest first; they are shown in whole seconds."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def isotime(value):

@@ -20,13 +20,13 @@ def index():
 
 
 def _links(pairs, next_marker):
-    """`first` and `next` rebuilt from the query as Glance does: one value per parameter
-    (the last), in request order, without the marker; `next` appends the new marker."""
-    params = dict(pairs)
-    params.pop("marker", None)
+    """`first` and `next` rebuilt from the query in request order, without the marker;
+    `next` appends the new marker. Unlike Glance, repeated parameters (tag, sort_key) are
+    kept, so following `next` never changes the filter or the order."""
+    params = [(key, value) for key, value in pairs if key != "marker"]
     links = {"first": _images_url(params), "schema": "/v2/schemas/images"}
     if next_marker is not None:
-        links["next"] = _images_url({**params, "marker": next_marker})
+        links["next"] = _images_url(params + [("marker", next_marker)])
     return links
 
 

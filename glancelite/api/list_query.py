@@ -76,6 +76,9 @@ def parse(pairs):
     properties = []
     for name, value in params.items():
         if name not in _NOT_FILTERS:
+            if name in _TIME_COLUMNS:
+                comparisons.extend(_time_filter(name, value))
+                continue
             comparison = _column_filter(name, value)
             if comparison is None:
                 properties.append((name, value))
@@ -145,8 +148,6 @@ def _column_filter(name, value):
     """The Comparison for a core-column filter; None when `name` is an extra property."""
     if name in _OPERATOR_COLUMNS:
         return _operator_filter(name, value)
-    if name in _TIME_COLUMNS:
-        return _time_filter(name, value)
     if name in _INTEGER_COLUMNS:
         number = _integer(value)
         if number is None or not _INT64_MIN <= number <= _INT64_MAX:
@@ -196,7 +197,19 @@ def _time_filter(name, value):
         raise BadRequest(f'Bad "{name}" query filter format. Use ISO 8601 DateTime notation.')
     if operator not in _TIME_OPERATORS:
         raise BadRequest("Unable to filter on a unknown operator.")
-    return Comparison(name, operator, moment)
+    if moment.microsecond:
+        return [Comparison(name, operator, moment)]
+    # Times are shown in whole seconds but stored with microseconds: a whole-second operand
+    # stands for that whole second, so `eq:` with a time copied from an image matches it.
+    second_after = moment + timedelta(seconds=1)
+    return {
+        "eq": [Comparison(name, "gte", moment), Comparison(name, "lt", second_after)],
+        "neq": [Comparison(name, "outside", (moment, second_after))],
+        "gt": [Comparison(name, "gte", second_after)],
+        "gte": [Comparison(name, "gte", moment)],
+        "lt": [Comparison(name, "lt", moment)],
+        "lte": [Comparison(name, "lt", second_after)],
+    }[operator]
 
 
 def _parse_isotime(text):

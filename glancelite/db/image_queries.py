@@ -56,6 +56,8 @@ def compare(name, op, value):
     column = _column(name)
     if op == "in":
         return column.in_(value)
+    if op == "outside":  # a [start, end) interval
+        return or_(column < value[0], column >= value[1])
     if isinstance(column.type, Integer):  # any int64 operand, even against a 32-bit column
         value = literal(value, BigInteger)
     return _OPERATORS[op](column, value)

@@ -1,7 +1,7 @@
 """indexes for the image list
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0003
+Revises: 0002
 
 One index per sortable column that lacked one, laid out as the list sorts: non-deleted
 rows, the key, then the created_at/id tie-breakers, so that a page of any sort order is
@@ -13,8 +13,8 @@ unbounded text), a plain one on SQLite.
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 
