@@ -47,6 +47,7 @@ class ImageDataService:
 
     def upload(self, ctx, image_id, read, expected_size):
         image = self.images.get(ctx, image_id)
+        self.images.authz.require_for_image(ctx, image, "upload_image")
         access.require_owner(ctx, image, f"Not allowed to upload image data for image {image_id}")
         if expected_size is not None and expected_size > self.size_cap:
             raise RequestEntityTooLarge("The incoming image is too large: The provided image is "
@@ -108,6 +109,7 @@ class ImageDataService:
     def download(self, ctx, image_id):
         """A Download for the image's data, or None when it has none (answered with 204)."""
         image = self.images.get(ctx, image_id)
+        self.images.authz.require_for_image(ctx, image, "download_image")
         if image.status == "deactivated" and not ctx.is_admin:
             raise Forbidden("The requested image has been deactivated. Image data download is "
                             "forbidden.")
@@ -126,6 +128,7 @@ class ImageDataService:
 
     def _toggle(self, ctx, image_id, action, source, target):
         image = self.images.get(ctx, image_id)
+        self.images.authz.require_for_image(ctx, image, action)
         access.require_owner(ctx, image)
         if image.status == target:
             return

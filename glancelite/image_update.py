@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import update
 
 from glancelite import access, locations, patch
+from glancelite.authz import image_target
 from glancelite.db.models import Image, ImageLocation, ImageProperty, ImageTag, db
 from glancelite.errors import BadRequest, Conflict, Forbidden, GlanceError
 from glancelite.images import check_extra_keys, check_not_negative
@@ -69,7 +70,10 @@ class ImageUpdater:
         return image
 
     def _apply(self, ctx, image, draft, op):
+        authz = self.images.authz
         if op.key == "locations":
+            policy = "delete_image_location" if op.op == "remove" else "set_image_location"
+            authz.require_for_image(ctx, image, policy)
             access.require_owner(ctx, image)
             locations.apply(op, image, draft.locations, self.images.store, self.show_locations,
                             self.location_quota)
@@ -77,9 +81,12 @@ class ImageUpdater:
         # Glance checks this for replace only, and an `add /owner` slips through (bug).
         if op.key == "owner" and op.op != "remove" and not ctx.is_admin:
             raise Forbidden("Owner can't be updated by non admin.", detail=True)
-        if op.key == "visibility" and op.value == "public" and not ctx.is_admin:
-            raise Forbidden("You are not authorized to complete publicize_image action.")
+        authz.require_for_image(ctx, image, "modify_image")
+        if op.key == "visibility" and op.op != "remove":
+            authz.require_visibility_change(ctx, op.value, image_target(ctx, image))
         access.require_owner(ctx, image)
+        if op.key not in _WRITABLE:
+            self._check_protection(ctx, draft, op)
         if op.op == "remove":
             _remove(draft, op.key)
             return
@@ -94,6 +101,17 @@ class ImageUpdater:
             check_extra_keys([op.key])
             # Only the well-known properties (kernel_id, ...) accept null; Glance shows it as "".
             draft.properties[op.key] = "" if op.value is None else op.value
+
+    def _check_protection(self, ctx, draft, op):
+        """Property protection as Glance applies it to PATCH: a key the caller cannot read
+        does not exist for it; changing a readable key needs update, removing it delete,
+        and adding a key it cannot see needs create."""
+        authz = self.images.authz
+        visible = op.key in draft.properties and authz.property_allowed(ctx, op.key, "read")
+        if op.op in ("replace", "remove") and not visible:
+            raise Conflict(f"Property {op.key} does not exist.", detail=True)
+        needed = {"remove": "delete", "replace": "update"}.get(op.op)
+        authz.require_property(ctx, op.key, needed or ("update" if visible else "create"))
 
     def _save_locations(self, image, draft):
         """Write changed locations; a queued image given data this way becomes active.

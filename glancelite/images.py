@@ -22,9 +22,10 @@ _SETTABLE_CORE = ("name", "visibility", "protected", "os_hidden", "owner", "cont
 
 
 class ImageService:
-    def __init__(self, conf, store):
+    def __init__(self, conf, store, authz):
         self.conf = conf
         self.store = store
+        self.authz = authz
         defaults = conf["DEFAULT"]
         self.schema = image_schema(tuple(conf["image_format"]["disk_formats"]),
                                    tuple(conf["image_format"]["container_formats"]))
@@ -36,7 +37,8 @@ class ImageService:
     def get(self, ctx, image_id, not_found=None):
         """The image if the caller may see it; otherwise 404 as if it did not exist."""
         image = db.session.get(Image, image_id) if len(image_id) <= 36 else None
-        if image is None or image.deleted or not access.can_see(ctx, image):
+        if image is None or image.deleted or not access.can_see(ctx, image) \
+                or not self.authz.can_get(ctx, image):
             raise NotFound(not_found or f"No image found with ID {image_id}")
         return image
 
@@ -56,11 +58,14 @@ class ImageService:
         if "locations" in body:
             raise Forbidden("Attribute 'locations' is reserved.")
         owner = body.get("owner", ctx.owner)
+        visibility = body.get("visibility", "shared")
+        target = {"project_id": owner, "owner": owner, "visibility": visibility}
+        self.authz.require(ctx, "add_image", target)
         if not ctx.is_admin and owner != ctx.owner:
             raise Forbidden(f"You are not permitted to create images owned by '{owner}'.")
-        visibility = body.get("visibility", "shared")
-        if visibility == "public" and not ctx.is_admin:
-            raise Forbidden("You are not authorized to complete publicize_image action.")
+        self.authz.require_visibility_change(ctx, visibility, target)
+        for key in extra:
+            self.authz.require_property(ctx, key, "create")
         check_not_negative(body)
         tags = set(body.get("tags", []))
         self._check_quota("tags", len(tags), self.tag_quota)
@@ -87,6 +92,7 @@ class ImageService:
 
     def delete(self, ctx, image_id):
         image = self.get(ctx, image_id, not_found=f"Failed to find image {image_id} to delete")
+        self.authz.require_for_image(ctx, image, "delete_image")
         access.require_owner(ctx, image)
         if image.protected:
             raise Forbidden(f"Image {image_id} is protected and cannot be deleted.")
@@ -116,6 +122,7 @@ class ImageService:
         if len(tag) > 255:
             raise BadRequest(f"Provided object does not match schema 'image': {tag!r} is too long")
         image = self.get(ctx, image_id, not_found=f"Image {image_id} not found.")
+        self.authz.require_for_image(ctx, image, "modify_image")
         access.require_owner(ctx, image, f"Not allowed to update tags for image {image_id}.")
         if tag in {t.value for t in image.tags}:
             return
@@ -129,6 +136,7 @@ class ImageService:
 
     def delete_tag(self, ctx, image_id, tag):
         image = self.get(ctx, image_id, not_found=f"Image {image_id} not found.")
+        self.authz.require_for_image(ctx, image, "modify_image")
         access.require_owner(ctx, image, f"Not allowed to delete tags for image {image_id}.")
         matching = [t for t in image.tags if t.value == tag]
         if not matching:

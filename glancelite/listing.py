@@ -51,11 +51,13 @@ class Page:
 
 
 class ImageListing:
-    def __init__(self, conf):
+    def __init__(self, conf, authz):
+        self.authz = authz
         self.default_limit = conf["DEFAULT"]["limit_param_default"]
         self.max_limit = conf["DEFAULT"]["api_limit_max"]
 
     def list(self, ctx, query):
+        self.authz.require(ctx, "get_images", {"project_id": ctx.project_id})
         limit = min(self.default_limit if query.limit is None else query.limit, self.max_limit)
         after = None if query.marker is None else self._marker(ctx, query.marker)
         keys = [key for key, _direction in query.sort]
@@ -64,13 +66,15 @@ class ImageListing:
         criteria = [sql.listed(), self._scope(ctx, query), *self._filters(query)]
         images = sql.page(criteria, order, after, limit) if limit else []
         full = bool(images) and len(images) == limit
-        return Page(images, images[-1].id if full else None)
+        # as in Glance, `next` follows the database page even if get_image hides some rows
+        visible = [image for image in images if self.authz.can_get(ctx, image)]
+        return Page(visible, images[-1].id if full else None)
 
-    @staticmethod
-    def _marker(ctx, marker):
+    def _marker(self, ctx, marker):
         """The marker must name an image the caller could GET (it need not be listed)."""
         image = db.session.get(Image, marker)
-        if image is None or image.deleted or not access.can_see(ctx, image):
+        if image is None or image.deleted or not access.can_see(ctx, image) \
+                or not self.authz.can_get(ctx, image):
             raise BadRequest(f"No image found with ID {marker}")
         return image
 

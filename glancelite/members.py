@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
 from glancelite import access
+from glancelite.authz import image_target
 from glancelite.db.models import Image, ImageMember, db
 from glancelite.errors import BadRequest, Conflict, Forbidden, NotFound, RequestEntityTooLarge
 from glancelite.schemas import MEMBER_STATUSES
@@ -28,6 +29,7 @@ class MemberService:
         image = self._shared_image(ctx, image_id, Forbidden(
             f"Not allowed to list members for image {image_id}: "
             f"Only shared images have members."))
+        self.images.authz.require_for_image(ctx, image, "get_members")
         query = select(ImageMember).where(ImageMember.image_id == image.id)
         if not access.owns(ctx, image):
             query = query.where(ImageMember.member == ctx.project_id)
@@ -37,6 +39,7 @@ class MemberService:
     def get(self, ctx, image_id, member_id):
         image = self._shared_image(ctx, image_id,
                                    NotFound("Only shared images have members."))
+        self.images.authz.require_for_image(ctx, image, "get_member")
         if not access.owns(ctx, image) and member_id != ctx.project_id:
             raise _not_listed(image_id, member_id)
         return self._row(image_id, member_id)
@@ -45,6 +48,7 @@ class MemberService:
         member_id = _member_to_add(body)
         denied = Forbidden(f"Not allowed to create members for image {image_id}.")
         image = self._shared_image(ctx, image_id, denied)
+        self.images.authz.require_for_image(ctx, image, "add_member")
         if not access.owns(ctx, image):
             raise denied
         # Serialises adds to one image (PostgreSQL; SQLite's write lock does it there),
@@ -66,6 +70,8 @@ class MemberService:
         status = _requested_status(body)
         denied = Forbidden(f"Not allowed to update members for image {image_id}.")
         image = self._shared_image(ctx, image_id, denied)
+        target = {**image_target(ctx, image), "member_id": member_id}
+        self.images.authz.require(ctx, "modify_member", target, denied.message)
         if not ctx.is_admin:
             if access.owns(ctx, image):
                 raise denied
@@ -87,6 +93,7 @@ class MemberService:
     def delete(self, ctx, image_id, member_id):
         denied = Forbidden(f"Not allowed to delete members for image {image_id}.")
         image = self._shared_image(ctx, image_id, denied)
+        self.images.authz.require_for_image(ctx, image, "delete_member")
         if not access.owns(ctx, image):
             raise denied
         removed = db.session.execute(delete(ImageMember).where(

@@ -12,8 +12,8 @@ import sys
 from gunicorn.app.base import BaseApplication
 
 from glancelite.app import DatabaseNotReady, create_app
-from glancelite.context import IdentityConfigError
 from glancelite.config import ConfigError, default_config_path, load_config
+from glancelite.context import IdentityConfigError
 
 # gunicorn settings glancelite-api starts from; a gunicorn.conf.py next to the config file
 # may override any of them (see conf/gunicorn.conf.py).

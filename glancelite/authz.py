@@ -1,0 +1,71 @@
+"""Authorization: policy.json decisions and property protection, applied by the services.
+
+Each service checks the policy name Glance v2 checks at the same call, with the same target
+(reference table B.4), on top of the ownership and visibility rules of access.py — which
+Glance enforced in code even when every policy is `""`, so the seed's policy.json stays safe.
+A denied image-scoped check answers 404 instead of 403 when the caller may not even
+`get_image` the image, so a policy never reveals that an image exists.
+"""
+from glancelite.errors import Forbidden, NotFound
+
+
+def image_target(ctx, image):
+    """What image rules can refer to: %(project_id)s is the owner, %(member_id)s the
+    caller's project when the image is shared with it, plus attributes and properties."""
+    target = {prop.name: prop.value for prop in image.properties}
+    target.update(id=image.id, name=image.name, status=image.status, owner=image.owner,
+                  project_id=image.owner, visibility=image.visibility,
+                  protected=image.protected)
+    if image.visibility == "shared" and ctx.project_id not in (None, image.owner):
+        target["member_id"] = ctx.project_id
+    return target
+
+
+class Authorizer:
+    def __init__(self, policy, protection=None):
+        self.policy = policy
+        self.protection = protection
+
+    def allows(self, ctx, name, target):
+        return self.policy.enforce(name, target, ctx.policy_credentials())
+
+    def require(self, ctx, name, target, message=None):
+        if not self.allows(ctx, name, target):
+            raise Forbidden(message or f"You are not authorized to complete {name} action.")
+
+    def can_get(self, ctx, image):
+        return self.allows(ctx, "get_image", image_target(ctx, image))
+
+    def require_for_image(self, ctx, image, name, message=None):
+        """403 when `name` is denied on this image, 404 if get_image is denied too."""
+        if self.allows(ctx, name, image_target(ctx, image)):
+            return
+        if not self.can_get(ctx, image):
+            raise NotFound(f"No image found with ID {image.id}")
+        raise Forbidden(message or f"You are not authorized to complete {name} action.")
+
+    def require_visibility_change(self, ctx, visibility, target):
+        """Making an image public or community needs publicize_image / communitize_image."""
+        name = {"public": "publicize_image", "community": "communitize_image"}.get(visibility)
+        if name is not None:
+            self.require(ctx, name, target)
+
+    # -- property protection ---------------------------------------------------------------
+
+    def property_allowed(self, ctx, name, op):
+        if self.protection is None:
+            return True
+        return self.protection.allowed(name, op, ctx.roles + ctx.service_roles,
+                                       ctx.policy_credentials())
+
+    def readable_properties(self, ctx, image):
+        """The extra properties the caller may read; the others are silently left out."""
+        properties = {prop.name: prop.value for prop in image.properties}
+        if self.protection is None:
+            return properties
+        return {name: value for name, value in properties.items()
+                if self.property_allowed(ctx, name, "read")}
+
+    def require_property(self, ctx, name, op):
+        if not self.property_allowed(ctx, name, op):
+            raise Forbidden(f"Attribute '{name}' is reserved.", detail=True)
