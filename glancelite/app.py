@@ -3,6 +3,7 @@ import logging
 import time
 import uuid
 from dataclasses import replace
+from http import HTTPStatus
 
 from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
@@ -126,6 +127,7 @@ def _install_request_hooks(app, conf, authz):
     def finish(response):
         if request.path not in _UNVERSIONED:
             response.headers["X-Openstack-Request-Id"] = g.get("request_id", "")
+        response.status = f"{response.status_code} {HTTPStatus(response.status_code).phrase}"
         elapsed = time.monotonic() - g.get("started", time.monotonic())
         LOG.info("%s %s %s %s %d %.1fms", g.get("request_id", "-"), request.remote_addr,
                  request.method, request.full_path.rstrip("?"), response.status_code,

@@ -4,9 +4,11 @@ import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
-from glancelite import tokens
+from glancelite import protection, tokens
+from glancelite.app import make_store
 from glancelite.config import ConfigError, default_config_path, load_config
 from glancelite.db import migrate
+from glancelite.policy import load_policy_file
 
 
 def _parser():
@@ -19,6 +21,8 @@ def _parser():
     db_commands = db_parser.add_subparsers(dest="command", required=True)
     db_commands.add_parser("sync", help="apply all migrations")
     db_commands.add_parser("version", help="print the schema version")
+    commands.add_parser("check-config", help="validate the config, policy, protection and "
+                                             "tokens files; print every problem")
     token_parser = commands.add_parser("token", help="tokens of auth_strategy = tokens")
     token_commands = token_parser.add_subparsers(dest="command", required=True)
     create = token_commands.add_parser("create", help="add a token to tokens_file, print it once")
@@ -41,6 +45,39 @@ def _db(args, conf):
         print(f"(newest available: {head}; run `glancelite-manage db sync`)", file=sys.stderr)
 
 
+def check_config(path):
+    """Print every problem that would stop glancelite-api, and warnings worth a look;
+    exit status 1 if any is fatal. For use before a restart."""
+    try:
+        conf = load_config(path)
+    except ConfigError as exc:
+        print(f"ERROR: {exc}")
+        return 1
+    loaded = {}
+    checks = {
+        "policy": lambda: load_policy_file(conf["oslo_policy"]["policy_file"]),
+        "property protection": lambda: protection.from_config(conf, loaded.get("policy")),
+        "store": lambda: make_store(conf),
+    }
+    if conf["DEFAULT"]["auth_strategy"] == "tokens":
+        checks["tokens"] = lambda: tokens.load(conf["DEFAULT"]["tokens_file"])
+    fatal = 0
+    for name, check in checks.items():
+        try:
+            loaded[name] = check()
+        except (ConfigError, tokens.TokensFileError) as exc:
+            print(f"ERROR ({name}): {exc}")
+            fatal += 1
+            continue
+        for problem in getattr(loaded[name], "problems", []):
+            print(f"WARNING ({name}): {problem}")
+    if fatal:
+        print(f"{fatal} problem(s) would stop glancelite-api")
+        return 1
+    print(f"{conf['__file__']}: configuration OK")
+    return 0
+
+
 def _token(args, conf):
     roles = [role.strip() for role in args.roles.split(",") if role.strip()]
     if not roles:
@@ -52,6 +89,8 @@ def _token(args, conf):
 
 def main(argv=None):
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.group == "check-config":
+        sys.exit(check_config(args.config_file))
     try:
         conf = load_config(args.config_file)
         {"db": _db, "token": _token}[args.group](args, conf)

@@ -1,7 +1,7 @@
 """GET /v2/images: parse the query, ask the listing service, render the page and its links."""
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from glancelite.api import ctx, list_query, services
 from glancelite.api.views import image_view
@@ -13,8 +13,7 @@ bp = Blueprint("image_list", __name__, url_prefix="/v2/images")
 def index():
     pairs = list_query.query_pairs(request.query_string)
     page = services()["listing"].list(ctx(), list_query.parse(pairs))
-    conf = current_app.config["GLANCELITE"]
-    body = {"images": [image_view(image, conf) for image in page.images]}
+    body = {"images": [image_view(image) for image in page.images]}
     body.update(_links(pairs, page.next_marker))
     return jsonify(body)
 

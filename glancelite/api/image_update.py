@@ -1,5 +1,5 @@
 """PATCH /v2/images/{id} (Glance's JSON-patch dialects)."""
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from glancelite import patch
 from glancelite.api import ctx, services
@@ -14,7 +14,7 @@ bp = Blueprint("image_update", __name__, url_prefix="/v2/images")
 def update(image_id):
     media_type = _patch_media_type()
     image = services()["updates"].update(ctx(), image_id, media_type, json_body())
-    return jsonify(image_view(image, current_app.config["GLANCELITE"]))
+    return jsonify(image_view(image))
 
 
 def _patch_media_type():

@@ -1,15 +1,11 @@
 """/v2/images and /v2/images/{id}: create, show, delete, tags."""
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, jsonify
 
 from glancelite.api import base_url, ctx, services
 from glancelite.api.body import json_object, reject_body
 from glancelite.api.views import image_view
 
 bp = Blueprint("images", __name__, url_prefix="/v2/images")
-
-
-def _conf():
-    return current_app.config["GLANCELITE"]
 
 
 def no_content():
@@ -19,7 +15,7 @@ def no_content():
 @bp.post("")
 def create():
     image = services()["images"].create(ctx(), json_object())
-    response = jsonify(image_view(image, _conf()))
+    response = jsonify(image_view(image))
     response.status_code = 201
     response.headers["Location"] = f"{base_url()}/v2/images/{image.id}"
     return response
@@ -28,7 +24,7 @@ def create():
 @bp.get("/<image_id>")
 def show(image_id):
     reject_body()
-    return jsonify(image_view(services()["images"].get(ctx(), image_id), _conf()))
+    return jsonify(image_view(services()["images"].get(ctx(), image_id)))
 
 
 @bp.delete("/<image_id>")

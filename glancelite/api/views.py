@@ -1,9 +1,14 @@
 """Image documents as Glance renders them: extra properties first, then core attributes."""
+from flask import current_app
+
+from glancelite.api import ctx, services
 from glancelite.timeutil import isotime
 
 
-def image_view(image, conf):
-    body = {prop.name: prop.value for prop in image.properties}
+def image_view(image):
+    """The document the current caller sees: properties it may not read are left out."""
+    conf = current_app.config["GLANCELITE"]
+    body = services()["images"].authz.readable_properties(ctx(), image)
     body.update({
         "name": image.name,
         "disk_format": image.disk_format,

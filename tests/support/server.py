@@ -89,8 +89,8 @@ def running_server(directory, database_url, overrides=None):
         wait_until_up(base_url, process, log_path)
         yield base_url
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):  # quick shutdown: tests need no grace
+            os.killpg(process.pid, signal.SIGQUIT)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
