@@ -11,6 +11,7 @@ tokens requires X-Auth-Token and looks it up in the tokens file (glancelite.toke
 import ipaddress
 import logging
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from glancelite import tokens
 from glancelite.errors import Unauthorized
@@ -34,17 +35,24 @@ class RequestContext:
     is_admin: bool = False
     request_id: str = ""
     auth_token: str | None = field(default=None, repr=False)
+    # property-protection decisions made for this request, (name, op) -> bool
+    decisions: dict = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def owner(self):
         """Images created by this caller belong to its project."""
         return self.project_id
 
-    def policy_credentials(self):
-        """The creds dict policy rules are evaluated against (oslo.policy's keys)."""
+    @cached_property
+    def _credentials(self):
         return {"roles": list(self.roles + self.service_roles), "project_id": self.project_id,
                 "user_id": self.user_id, "is_admin": self.is_admin,
                 "service_roles": list(self.service_roles)}
+
+    def policy_credentials(self):
+        """The creds dict policy rules are evaluated against (oslo.policy's keys); built
+        once per request and shared, so callers must not change it."""
+        return self._credentials
 
 
 def _role_list(value):

@@ -70,7 +70,7 @@ class MemberService:
         status = _requested_status(body)
         denied = Forbidden(f"Not allowed to update members for image {image_id}.")
         image = self._shared_image(ctx, image_id, denied)
-        target = {**image_target(ctx, image), "member_id": member_id}
+        target = {**image_target(ctx, image), "member_id": member_id}  # the member acted on
         self.images.authz.require(ctx, "modify_member", target, denied.message)
         if not ctx.is_admin:
             if access.owns(ctx, image):
