@@ -16,22 +16,26 @@ from glancelite.api import image_update as image_update_api
 from glancelite.api import images as images_api
 from glancelite.api import members as members_api
 from glancelite.api import schemas as schemas_api
+from glancelite.api import stores as stores_api
 from glancelite.api import versions as versions_api
 from glancelite.authz import Authorizer
-from glancelite.config import ConfigError
 from glancelite.context import make_authenticator
 from glancelite.db.engine import configure_sqlite, engine_options, resolve_url
 from glancelite.db.migrate import current_version
 from glancelite.db.models import db
-from glancelite.errors import BadRequest, GlanceError, MethodNotAllowed, NotFound
+from glancelite.errors import BadRequest, GlanceError, MethodNotAllowed, NotFound, ServiceUnavailable
+from glancelite.housekeeping import Housekeeping
 from glancelite.image_data import ImageDataService
 from glancelite.image_update import ImageUpdater
 from glancelite.images import ImageService
+from glancelite.leases import Leases
 from glancelite.listing import ImageListing
 from glancelite.members import MemberService
 from glancelite.negotiation import VersionNegotiation
 from glancelite.policy import load_policy_file
-from glancelite.store.filesystem import FilesystemStore
+from glancelite.scrubber import Scrubber
+from glancelite.store import registry as store_registry
+from glancelite.store.base import StoreUnavailable
 
 LOG = logging.getLogger("glancelite.api")
 _UNVERSIONED = ("/", "/versions")
@@ -55,22 +59,25 @@ def create_app(conf, check_schema=True):
     db.init_app(app)
     with app.app_context():
         configure_sqlite(db.engine)
+        engine = db.engine
     store = make_store(conf)
     authz = make_authorizer(conf)
-    images = ImageService(conf, store, authz)
+    leases, scrubber = make_leases_and_scrubber(conf, engine, store)
+    images = ImageService(conf, store, authz, leases, scrubber)
     app.extensions["glancelite"] = {
         "images": images,
-        "data": ImageDataService(conf, images, store),
+        "data": ImageDataService(conf, images, store, leases),
+        "housekeeping": make_housekeeping(conf, leases, scrubber),
         "listing": ImageListing(conf, authz),
         "updates": ImageUpdater(conf, images),
         "members": MemberService(conf, images),
     }
     for blueprint in (versions_api.bp, schemas_api.bp, images_api.bp, image_list_api.bp,
-                      image_update_api.bp, members_api.bp, image_data_api.bp):
+                      image_update_api.bp, members_api.bp, image_data_api.bp, stores_api.bp):
         app.register_blueprint(blueprint)
     _install_request_hooks(app, conf, authz)
     _install_error_handlers(app)
-    app.wsgi_app = VersionNegotiation(app.wsgi_app, versions_api.ACCEPTED_PREFIXES)
+    app.wsgi_app = VersionNegotiation(app.wsgi_app, versions_api.accepted_prefixes(store.multi))
     return app
 
 
@@ -80,15 +87,30 @@ def make_authorizer(conf):
     return Authorizer(policy, protection.from_config(conf, policy))
 
 
+def make_leases_and_scrubber(conf, engine, store):
+    defaults = conf["DEFAULT"]
+    leases = Leases(engine, store, defaults["upload_lease_timeout"])
+    return leases, Scrubber(leases, store, defaults["scrub_time"])
+
+
+def make_housekeeping(conf, leases, scrubber):
+    """Each worker's background reaper and scrubber (started by start_housekeeping)."""
+    housekeeping = Housekeeping()
+    housekeeping.every("lease reaper", conf["DEFAULT"]["upload_reaper_interval"], leases.reap)
+    housekeeping.every("scrubber", conf["DEFAULT"]["scrub_interval"], scrubber.run)
+    return housekeeping
+
+
+def start_housekeeping(app):
+    """Start this process's background jobs (idempotent); glancelite-api calls it when a
+    worker boots, and the first request of a process calls it under any WSGI server."""
+    app.extensions["glancelite"]["housekeeping"].start()
+    return app
+
+
 def make_store(conf):
-    """The configured store; a bad store option stops the service at start."""
-    options = conf["glance_store"]
-    try:
-        perm = int(options["filesystem_store_file_perm"], 8)
-        return FilesystemStore(options["filesystem_store_datadir"], perm,
-                               options["filesystem_store_metadata_file"])
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{conf['__file__']}: [glance_store]: {exc}") from exc
+    """The configured stores (a StoreRegistry); a bad store option stops the service at start."""
+    return store_registry.from_config(conf)
 
 
 def _require_current_schema(url):
@@ -107,9 +129,11 @@ def _request_id():
 
 def _install_request_hooks(app, conf, authz):
     authenticate = make_authenticator(conf)
+    housekeeping = app.extensions["glancelite"]["housekeeping"]
 
     @app.before_request
     def identify():
+        housekeeping.start()
         g.started = time.monotonic()
         g.request_id = _request_id()
         if request.path not in _UNVERSIONED:
@@ -163,6 +187,12 @@ def _install_error_handlers(app):
         wrapped = GlanceError(error.description or error.name)
         wrapped.code, wrapped.title = error.code, error.name
         return render(wrapped)
+
+    @app.errorhandler(StoreUnavailable)
+    def store_unavailable(error):  # e.g. a download while S3 is unreachable
+        LOG.error("%s store unavailable: %s", g.get("request_id", "-"), error)
+        return render(ServiceUnavailable("The image store failed; retry later.",
+                                         headers={"Retry-After": "5"}))
 
     @app.errorhandler(Exception)
     def unexpected(error):

@@ -68,7 +68,11 @@ def load_config(path=None, overrides=None):
             reason = error if error else "missing section or value"
             problems.append(f"{name}: {reason}")
         raise ConfigError(f"{where}: invalid configuration: " + "; ".join(problems))
+    backends = {entry.partition(":")[0].strip() for item in conf[_DEFAULT_ALIAS]["enabled_backends"]
+                for entry in item.split(",")}
     for sections, name in get_extra_values(conf):
+        if not sections and name in backends:
+            continue  # a store backend's section: glancelite.store.registry validates it
         section = "/".join(_section_name(part) for part in sections) or "top level"
         LOG.warning("%s: unknown option [%s] %s ignored", where, section, name)
     values = {_section_name(name): options for name, options in conf.dict().items()}

@@ -2,6 +2,8 @@
 
 The status machine runs on compare-and-set UPDATEs (queued → saving → active), so two
 uploads to one image, in any workers on any hosts, cannot both win; the loser gets 409.
+The winner holds a lease on the image while it is `saving` (glancelite/leases.py), so
+an upload whose worker dies is undone by whoever sees its lease expire.
 Bytes are written first and the row turns active only after the store made them visible;
 a failed upload removes its bytes and puts the image back to queued. An image deleted
 while its upload ran ends with no row and no bytes.
@@ -9,7 +11,7 @@ while its upload ran ends with no row and no bytes.
 import logging
 from dataclasses import dataclass
 
-from sqlalchemy import update
+from sqlalchemy import case, update
 
 from glancelite import access, formats
 from glancelite.db.models import Image, ImageLocation, db
@@ -32,20 +34,22 @@ class Download:
     url: str
     store: object
 
-    def open(self, offset=0):
-        return self.store.open(self.url, offset)
+    def open(self, offset=0, length=None):
+        return self.store.open(self.url, offset, length)
 
 
 class ImageDataService:
-    def __init__(self, conf, images, store):
+    def __init__(self, conf, images, store, leases):
         self.images = images
         self.store = store
+        self.leases = leases
         self.size_cap = conf["DEFAULT"]["image_size_cap"]
         self.hash_algorithm = conf["DEFAULT"]["hashing_algorithm"]
 
     # -- upload ----------------------------------------------------------------------------
 
-    def upload(self, ctx, image_id, read, expected_size):
+    def upload(self, ctx, image_id, read, expected_size, store=None):
+        target = self.store.for_upload(store)  # X-Image-Meta-Store: unknown → 400 first
         image = self.images.get(ctx, image_id)
         self.images.authz.require_for_image(ctx, image, "upload_image")
         access.require_owner(ctx, image, f"Not allowed to upload image data for image {image_id}")
@@ -55,15 +59,23 @@ class ImageDataService:
         if not image.disk_format or not image.container_format:
             raise BadRequest("Properties disk_format, container_format must be set prior to "
                              "saving data.")
-        self._claim(image)
+        lease = self._claim(image)
+        try:
+            self._upload(image, lease, read, expected_size, target)
+        finally:
+            self.leases.drop(lease)
+
+    def _upload(self, image, lease, read, expected_size, target):
+        image_id = image.id
         hashes = ParallelHashes("md5", self.hash_algorithm)
         sniffer = formats.FormatSniffer()
-        chunks = sniffer.watch(metered_chunks(read, hashes, expected_size, self.size_cap))
+        chunks = lease.watch(sniffer.watch(metered_chunks(read, hashes, expected_size,
+                                                          self.size_cap)))
         try:
-            blob = self.store.add(image_id, chunks)
+            blob = target.add(image_id, chunks, size_hint=expected_size)
         except BaseException as exc:
             hashes.abandon()
-            self._release(image_id)
+            self._release(image_id, lease)
             error = _upload_error(image_id, exc)
             if error is exc:
                 raise
@@ -73,29 +85,43 @@ class ImageDataService:
                       os_hash_algo=self.hash_algorithm, os_hash_value=digests[self.hash_algorithm],
                       virtual_size=sniffer.virtual_size(image.disk_format, image.container_format,
                                                         blob.size))
-        if not self._finish(image_id, values, blob):
+        if not self._finish(image_id, values, blob, lease):
             self.store.delete(blob.url)
-            raise Gone(f"Image {image_id} was deleted during the upload.")
+            self._release(image_id, lease)
+            current = db.session.get(Image, image_id, populate_existing=True)
+            if current is None or current.deleted:
+                raise Gone(f"Image {image_id} was deleted during the upload.")
+            lease.lost.set()
+            lease.check()
 
     def _claim(self, image):
-        if image.status == "queued" and _transition(image.id, "queued", "saving"):
-            return
+        """queued → saving under a new lease, which this process then keeps alive."""
+        lease = self.leases.new(image.id)
+        if image.status == "queued" and _transition(image.id, "queued", "saving",
+                                                    **lease.columns()):
+            self.leases.hold(lease)
+            return lease
         current = db.session.get(Image, image.id, populate_existing=True)
         raise Conflict(f"Image status transition from {current.status} to saving is not allowed")
 
-    def _release(self, image_id):
-        """Back to queued after a failed upload (unless a delete got there first)."""
+    def _release(self, image_id, lease):
+        """Give the lease up after a failed upload (its bytes are gone by now): back to
+        queued, unless a delete got there first or another process took the lease over."""
         db.session.rollback()
-        db.session.execute(update(Image).where(Image.id == image_id, Image.status == "saving")
-                           .values(status="queued", updated_at=utcnow()))
+        saving = Image.status == "saving"
+        db.session.execute(update(Image).where(Image.id == image_id,
+                                               Image.lease_owner == lease.owner)
+                           .values(status=case((saving, "queued"), else_=Image.status),
+                                   updated_at=case((saving, utcnow()), else_=Image.updated_at),
+                                   lease_owner=None, lease_heartbeat=None))
         db.session.commit()
 
-    def _finish(self, image_id, values, blob):
+    def _finish(self, image_id, values, blob, lease):
         now = utcnow()
         won = db.session.execute(
             update(Image).where(Image.id == image_id, Image.status == "saving",
-                                Image.deleted.is_(False))
-            .values(updated_at=now, **values)).rowcount
+                                Image.deleted.is_(False), Image.lease_owner == lease.owner)
+            .values(updated_at=now, lease_owner=None, lease_heartbeat=None, **values)).rowcount
         if not won:
             db.session.rollback()
             return False
@@ -140,11 +166,11 @@ class ImageDataService:
             raise Forbidden(f"Not allowed to {action} image in status '{status}'")
 
 
-def _transition(image_id, source, target):
+def _transition(image_id, source, target, **values):
     """Compare-and-set the status; True when this request made the change."""
     won = db.session.execute(
         update(Image).where(Image.id == image_id, Image.status == source, Image.deleted.is_(False))
-        .values(status=target, updated_at=utcnow())).rowcount
+        .values(status=target, updated_at=utcnow(), **values)).rowcount
     db.session.commit()
     return bool(won)
 

@@ -136,8 +136,8 @@ class ImageUpdater:
         db.session.flush()
         image.locations.extend(ImageLocation(url=loc.url, meta_data=loc.metadata, created_at=now)
                                for loc in draft.locations)
-        own = self.images.store.url_for(image.id)
-        return [own] if own in old and own not in new else []
+        store = self.images.store  # the image's own bytes, in whichever store holds them
+        return [url for url in old if url not in new and store.blob_owner(url) == image.id]
 
     def _set_attribute(self, image, draft, key, value):
         if key in ("disk_format", "container_format") and image.status not in _FORMAT_STATUSES:

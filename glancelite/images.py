@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 
-from glancelite import access
+from glancelite import access, scrubber
 from glancelite.db.models import Image, ImageProperty, ImageTag, db
 from glancelite.errors import BadRequest, Conflict, Forbidden, NotFound, RequestEntityTooLarge
 from glancelite.schemas import EXTRA_KEY_MAX, image_schema, is_reserved
@@ -22,10 +22,13 @@ _SETTABLE_CORE = ("name", "visibility", "protected", "os_hidden", "owner", "cont
 
 
 class ImageService:
-    def __init__(self, conf, store, authz):
+    def __init__(self, conf, store, authz, leases=None, scrubber=None):
         self.conf = conf
         self.store = store
         self.authz = authz
+        self.leases = leases      # glancelite.leases.Leases: expired uploads are reaped on sight
+        self.scrubber = scrubber  # glancelite.scrubber.Scrubber: removes deleted images' bytes
+        self.delayed_delete = conf["DEFAULT"]["delayed_delete"]
         defaults = conf["DEFAULT"]
         self.schema = image_schema(tuple(conf["image_format"]["disk_formats"]),
                                    tuple(conf["image_format"]["container_formats"]))
@@ -36,7 +39,12 @@ class ImageService:
 
     def get(self, ctx, image_id, not_found=None):
         """The image if the caller may see it; otherwise 404 as if it did not exist."""
+        fresh = not db.session().in_transaction()  # nothing of the caller's to commit under it
         image = db.session.get(Image, image_id) if len(image_id) <= 36 else None
+        if fresh and image is not None and self.leases is not None and self.leases.expired(image):
+            self.leases.reap(image_id)  # a dead worker's upload: partial bytes go, back to queued
+            db.session.rollback()
+            image = db.session.get(Image, image_id, populate_existing=True)
         if image is None or image.deleted or not access.can_see(ctx, image) \
                 or not self.authz.can_get(ctx, image):
             raise NotFound(not_found or f"No image found with ID {image_id}")
@@ -106,8 +114,15 @@ class ImageService:
             db.session.rollback()
             raise NotFound(f"Failed to find image {image_id} to delete")
         db.session.expire(image)
-        own = self.store.url_for(image_id)  # other locations are references, never deleted
-        urls = [location.url for location in image.locations if location.url == own]
+        # only the image's own bytes (in whichever store); other locations are references
+        urls = [location.url for location in image.locations
+                if self.store.blob_owner(location.url) == image_id]
+        if urls and self.scrubber is not None:
+            scrubber.defer(image, urls)  # pending_delete: the bytes go before the row is deleted
+            db.session.commit()
+            if not self.delayed_delete:
+                self.scrubber.scrub(image_id, ignore_delay=True)  # on a store error: next run
+            return
         image.properties.clear()
         image.tags.clear()
         image.members.clear()

@@ -1,13 +1,14 @@
-"""`glancelite-manage`: administrative commands (database schema, tokens)."""
+"""`glancelite-manage`: administrative commands (database schema, tokens, reap, scrub)."""
 import argparse
 import sys
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from glancelite import protection, tokens
-from glancelite.app import make_store
+from glancelite.app import make_leases_and_scrubber, make_store
 from glancelite.config import ConfigError, default_config_path, load_config
 from glancelite.db import migrate
+from glancelite.db.engine import make_engine
 from glancelite.policy import load_policy_file
 
 
@@ -29,7 +30,41 @@ def _parser():
     create.add_argument("--project", required=True)
     create.add_argument("--roles", required=True, help="comma-separated, e.g. member,reader")
     create.add_argument("--user", help="user id recorded for the token (default: PROJECT-user)")
+    commands.add_parser("reap", help="undo uploads whose worker died (expired upload leases): "
+                                     "remove their partial bytes, images back to queued")
+    scrub = commands.add_parser("scrub", help="remove the bytes of deleted (pending_delete) "
+                                              "images whose scrub_time is over")
+    scrub.add_argument("--restore", metavar="IMAGE_ID",
+                       help="instead, bring a pending_delete image back to active")
     return parser
+
+
+def _leases_and_scrubber(conf):
+    engine = make_engine(conf["database"]["connection"])
+    return make_leases_and_scrubber(conf, engine, make_store(conf))
+
+
+def _reap(_args, conf):
+    leases, _scrubber = _leases_and_scrubber(conf)
+    reaped = leases.reap()
+    print(f"reaped {len(reaped)} expired upload lease(s)" + "".join(f"\n  {i}" for i in reaped))
+
+
+def _scrub(args, conf):
+    _leases, scrubber = _leases_and_scrubber(conf)
+    if args.restore:
+        if not scrubber.restore(args.restore):
+            sys.exit(f"glancelite-manage: image {args.restore} is not pending_delete with its "
+                     f"data (or is being scrubbed right now); nothing restored")
+        print(f"image {args.restore} restored to active")
+        return
+    report = scrubber.run()
+    print(f"scrubbed {len(report.scrubbed)} image(s)"
+          + "".join(f"\n  {image_id}" for image_id in report.scrubbed))
+    if report.failed:
+        sys.exit(f"glancelite-manage: {len(report.failed)} image(s) could not be scrubbed "
+                 f"(store errors, see the warnings above); they stay pending_delete for the next run: "
+                 + ", ".join(report.failed))
 
 
 def _db(args, conf):
@@ -93,7 +128,7 @@ def main(argv=None):
         sys.exit(check_config(args.config_file))
     try:
         conf = load_config(args.config_file)
-        {"db": _db, "token": _token}[args.group](args, conf)
+        {"db": _db, "token": _token, "reap": _reap, "scrub": _scrub}[args.group](args, conf)
     except (ConfigError, tokens.TokensFileError) as exc:
         sys.exit(f"glancelite-manage: {exc}")
     except SQLAlchemyError as exc:

@@ -115,6 +115,9 @@ def _core_fields(disk_formats, container_formats):
         "min_disk": JsonField("integer", "Amount of disk space (in GB) required to boot image."),
         "self": _read_only("string", "An image self url", nullable=False),
         "file": _read_only("string", "An image file url", nullable=False),
+        "stores": _read_only("string", "Store in which image data resides.  Only present when the "
+                             "operator has enabled multiple stores.  May be a comma-separated "
+                             "list of store identifiers.", nullable=False),
         "schema": _read_only("string", "An image schema url", nullable=False),
         "locations": JsonField("array", "A set of URLs to access the image file kept in external store",
                                extra_schema={"items": _LOCATION_ITEM}),

@@ -11,7 +11,7 @@ import sys
 
 from gunicorn.app.base import BaseApplication
 
-from glancelite.app import DatabaseNotReady, create_app
+from glancelite.app import DatabaseNotReady, create_app, start_housekeeping
 from glancelite.config import ConfigError, default_config_path, load_config
 from glancelite.context import IdentityConfigError
 
@@ -50,7 +50,7 @@ class GlanceliteServer(BaseApplication):
         self.cfg.set("limit_request_field_size", defaults["max_header_line"])
 
     def load(self):
-        return create_app(self.conf)
+        return start_housekeeping(create_app(self.conf))  # in the worker, after the fork
 
 
 def parse_args(argv):

@@ -11,10 +11,14 @@ import uuid
 import pytest
 
 from tests.support.databases import postgres_database, sqlite_url
+from tests.support.s3 import S3Server, describe_store, s3_store_overrides
 from tests.support.server import ApiClient, running_server
 
 PG_ENV = "GLANCELITE_TEST_DATABASE_URL"
 DATABASES = ["sqlite", "postgresql"]
+STORES = ["file", "s3"]
+# Small S3 parts and few threads, so that the data-path tests cross part boundaries.
+S3_TEST_OPTIONS = {"s3_store_large_object_chunk_size": 8, "s3_store_thread_pools": 2}
 
 
 @pytest.fixture(scope="session")
@@ -46,17 +50,46 @@ def server(request, database_url_factory, tmp_path_factory):
         yield base_url
 
 
+@pytest.fixture(scope="session")
+def s3_server():
+    """moto's S3 server on a loopback port, for the whole run (tests/support/s3.py)."""
+    s3 = S3Server().start()
+    yield s3
+    s3.stop()
+
+
+@pytest.fixture(scope="session", params=[(db, store) for store in STORES for db in DATABASES],
+                ids=lambda param: "-".join(param))
+def data_server(request, database_url_factory, tmp_path_factory):
+    """Like `server`, on each database with each store: the filesystem and S3 (moto)."""
+    kind, store = request.param
+    url = database_url_factory(kind)
+    s3 = bucket = overrides = None
+    if store == "s3":
+        s3 = request.getfixturevalue("s3_server")
+        bucket = s3.new_bucket()
+        overrides = s3_store_overrides(s3, bucket, **S3_TEST_OPTIONS)
+    with running_server(tmp_path_factory.mktemp("server"), url, overrides) as base_url:
+        yield describe_store(base_url, store, s3, bucket)
+
+
 @pytest.fixture
 def make_server(request, database_url_factory, tmp_path_factory):
-    """Start a server with configuration overrides: make_server(kind, {section: {k: v}})."""
+    """Start a server with configuration overrides: make_server(kind, {section: {k: v}});
+    store="s3" makes it store images in a fresh bucket of the `s3_server`."""
     started = []
 
-    def start(kind="sqlite", overrides=None):
+    def start(kind="sqlite", overrides=None, store="file"):
         url = database_url_factory(kind)
+        s3 = bucket = None
+        if store == "s3":
+            s3 = request.getfixturevalue("s3_server")
+            bucket = s3.new_bucket()
+            overrides = s3_store_overrides(s3, bucket, overrides, **S3_TEST_OPTIONS)
         context = running_server(tmp_path_factory.mktemp("server"), url, overrides)
         base = context.__enter__()
         started.append(context)
-        return base
+        return describe_store(base, store, s3, bucket)
 
     yield start
     for context in reversed(started):

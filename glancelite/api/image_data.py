@@ -41,7 +41,7 @@ def upload(image_id):
         raise UnsupportedMediaType(f"The request media type {media_type} is not supported by "
                                    f"this server.")
     services()["data"].upload(ctx(), image_id, request.environ["wsgi.input"].read,
-                              _expected_size())
+                              _expected_size(), store=request.headers.get("X-Image-Meta-Store"))
     return "", 204
 
 
@@ -87,7 +87,7 @@ def _clip(byte_range, size):
 
 def _body(download, start, length):
     """The response body: a file for sendfile when the server stops at Content-Length."""
-    source = download.open(start)
+    source = download.open(start, length)
     to_end = start + length == download.size
     gunicorn = request.environ.get("SERVER_SOFTWARE", "").startswith("gunicorn")
     wrapper = request.environ.get("wsgi.file_wrapper")

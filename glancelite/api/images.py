@@ -18,6 +18,9 @@ def create():
     response = jsonify(image_view(image))
     response.status_code = 201
     response.headers["Location"] = f"{base_url()}/v2/images/{image.id}"
+    stores = services()["images"].store
+    if stores.multi:
+        response.headers["OpenStack-image-store-ids"] = ",".join(stores.names)
     return response
 
 

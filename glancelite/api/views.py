@@ -38,4 +38,7 @@ def image_view(image):
     body["self"] = f"/v2/images/{image.id}"
     body["file"] = f"/v2/images/{image.id}/file"
     body["schema"] = "/v2/schemas/image"
+    stores = services()["images"].store.stores_attribute(locations)  # multi-store only
+    if stores:
+        body["stores"] = stores
     return body

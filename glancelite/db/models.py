@@ -42,6 +42,10 @@ class Image(db.Model):
     updated_at: Mapped["DateTime"] = mapped_column(DateTime)
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     deleted_at: Mapped["DateTime | None"] = mapped_column(DateTime)
+    # Who is working on the image's bytes (an upload, the scrubber) and when it last said
+    # it was alive; see glancelite/leases.py (0004).
+    lease_owner: Mapped[str | None] = mapped_column(String(64))
+    lease_heartbeat: Mapped["DateTime | None"] = mapped_column(DateTime)
 
     properties: Mapped[list["ImageProperty"]] = relationship(
         lazy="selectin", cascade="all, delete-orphan", back_populates="image")
@@ -58,6 +62,7 @@ class Image(db.Model):
         Index("ix_images_os_hash_value", "os_hash_value"),
         Index("ix_images_name", "name"),
         Index("ix_images_updated_at", "updated_at"),
+        Index("ix_images_lease_heartbeat", "lease_heartbeat"),
         # The list's sort orders (0004; on PostgreSQL the nullable keys are NULLS FIRST).
         Index("ix_images_sort_name", "deleted", "name", "created_at", "id"),
         Index("ix_images_sort_status", "deleted", "status", "created_at", "id"),

@@ -26,8 +26,9 @@ class StoredBlob:
 class Store(Protocol):
     name: str
 
-    def add(self, image_id: str, chunks: Iterable[bytes]) -> StoredBlob:
-        """Write all chunks; visible only when complete. Any exception leaves nothing behind."""
+    def add(self, image_id: str, chunks: Iterable[bytes], size_hint: int | None = None) -> StoredBlob:
+        """Write all chunks; visible only when complete. Any exception leaves nothing behind.
+        `size_hint`: the size the client announced, if any (S3 sizes its parts by it)."""
 
     def url_for(self, image_id: str) -> str:
         """The URL `add` stores an image's own bytes under (only these are ever deleted)."""
@@ -35,11 +36,16 @@ class Store(Protocol):
     def blob_owner(self, url: str) -> str | None:
         """The image id whose own bytes `url` holds, None for any other object in the store."""
 
-    def open(self, url: str, offset: int) -> BinaryIO | Iterator[bytes]:
-        """The blob from `offset` on: a real file (served with sendfile) or an iterator."""
+    def open(self, url: str, offset: int, length: int | None = None) -> BinaryIO | Iterator[bytes]:
+        """The blob from `offset` on: a real file (served with sendfile) or an iterator.
+        `length`, when given, is all the caller will read (S3 asks for just that range)."""
 
     def delete(self, url: str) -> None:
         """Remove the blob; a blob already gone is not an error."""
+
+    def discard_partial(self, image_id: str) -> None:
+        """Remove what unfinished `add`s of this image left (a dead worker's temporary file or
+        pending multipart upload); never the finished blob. Nothing left is not an error."""
 
     def size_of(self, url: str) -> int | None:
         """Size of the blob at a URL this store owns, None when there is no such blob."""

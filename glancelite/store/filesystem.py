@@ -34,7 +34,7 @@ class FilesystemStore:
     def url_for(self, image_id):
         return f"file://{self._path(image_id)}"
 
-    def add(self, image_id, chunks):
+    def add(self, image_id, chunks, size_hint=None):
         final = self._path(image_id)
         temporary = os.path.join(self.datadir, f".{image_id}.{uuid.uuid4().hex}{PART_SUFFIX}")
         size = 0
@@ -66,13 +66,18 @@ class FilesystemStore:
         name = os.path.basename(self._owned_path(url))
         return name if _IMAGE_ID.match(name) else None
 
-    def open(self, url, offset):
+    def open(self, url, offset, length=None):
         handle = open(self._owned_path(url), "rb")
         handle.seek(offset)
         return handle
 
     def delete(self, url):
         _remove_quietly(self._owned_path(url))
+
+    def discard_partial(self, image_id):
+        for name in os.listdir(self.datadir):
+            if name.startswith(f".{image_id}.") and name.endswith(PART_SUFFIX):
+                _remove_quietly(os.path.join(self.datadir, name))
 
     def size_of(self, url):
         try:

@@ -1,21 +1,22 @@
-"""Upload and download of image data on the filesystem store, over real HTTP."""
+"""Upload and download of image data over real HTTP, on each database with each store:
+the filesystem and S3 (moto's server on loopback, reached with boto3 over HTTP)."""
 import hashlib
 import threading
 import time
 
 import pytest
 
-from tests.support.transfer import (
-    MIB,
-    PeakRss,
-    file_chunks,
-    make_image_file,
-    send_partial_upload,
-    stored_files,
-)
+from tests.support.s3 import blobs_of
+from tests.support.transfer import MIB, PeakRss, file_chunks, make_image_file, send_partial_upload
 
 OCTET = {"Content-Type": "application/octet-stream"}
 EMPTY_MD5 = "d41d8cd98f00b204e9800998ecf8427e"
+
+
+@pytest.fixture(scope="session")
+def server(data_server):
+    """Every test here runs against each database × store server (conftest data_server)."""
+    return data_server
 
 
 def new_image(client, **extra):
@@ -112,7 +113,7 @@ def test_dropped_connection_leaves_image_queued_and_no_bytes(server, project_cli
     assert wait_for_status(client, image["id"], "queued") == "queued"
     shown = client.get(f"/v2/images/{image['id']}").json()
     assert shown["size"] is None and shown["checksum"] is None
-    assert not [name for name in stored_files(server.datadir) if image["id"] in name]
+    assert not blobs_of(server, image["id"])
     assert upload(client, image["id"], b"again").status_code == 204
 
 
@@ -140,7 +141,7 @@ def test_two_uploads_racing_have_exactly_one_winner(server, project_client):
     assert sorted(results) == [204, 409]
     shown = client.get(f"/v2/images/{image['id']}").json()
     assert shown["status"] == "active" and shown["size"] == 20 * 1024
-    assert len([n for n in stored_files(server.datadir) if n == image["id"]]) == 1
+    assert blobs_of(server, image["id"]) == [image["id"]]
 
 
 @pytest.mark.parametrize("announced, sent", [(10, 5), (5, 10)])
@@ -152,7 +153,7 @@ def test_wrong_announced_size_is_400_and_nothing_stored(server, project_client, 
     assert response.status_code == 400
     shown = client.get(f"/v2/images/{image['id']}").json()
     assert shown["status"] == "queued" and shown["size"] is None
-    assert not [name for name in stored_files(server.datadir) if image["id"] in name]
+    assert not blobs_of(server, image["id"])
 
 
 def test_size_header_disagreeing_with_content_length_is_400(project_client):
@@ -163,9 +164,10 @@ def test_size_header_disagreeing_with_content_length_is_400(project_client):
     assert upload(client, image["id"], b"1", **{"x-openstack-image-size": "x"}).status_code == 400
 
 
-def test_image_size_cap(make_server):
+@pytest.mark.parametrize("store", ["file", "s3"])
+def test_image_size_cap(make_server, store):
     from tests.support.server import ApiClient
-    base = make_server("sqlite", {"DEFAULT": {"image_size_cap": 1000}})
+    base = make_server("sqlite", {"DEFAULT": {"image_size_cap": 1000}}, store=store)
     client = ApiClient(base, project="capped")
     image = new_image(client)
     announced = upload(client, image["id"], iter([b"x" * 10]), **{"x-openstack-image-size": "5000"})
@@ -174,7 +176,7 @@ def test_image_size_cap(make_server):
     assert streamed.status_code == 413
     assert "The provided image is too large." in streamed.json()["message"]
     assert client.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
-    assert not [name for name in stored_files(base.datadir) if image["id"] in name]
+    assert not blobs_of(base, image["id"])
     assert upload(client, image["id"], b"x" * 1000).status_code == 204
 
 
@@ -299,9 +301,9 @@ def test_delete_removes_the_bytes(server, project_client):
     client = project_client()
     image = new_image(client)
     assert upload(client, image["id"], b"bytes").status_code == 204
-    assert image["id"] in stored_files(server.datadir)
+    assert blobs_of(server, image["id"]) == [image["id"]]
     assert client.delete(f"/v2/images/{image['id']}").status_code == 204
-    assert image["id"] not in stored_files(server.datadir)
+    assert not blobs_of(server, image["id"])
     assert client.get(f"/v2/images/{image['id']}/file").status_code == 404
 
 
@@ -329,4 +331,4 @@ def test_delete_during_upload_leaves_neither_row_nor_bytes(server, project_clien
     thread.join()
     assert result["upload"] == 410
     assert client.get(f"/v2/images/{image['id']}").status_code == 404
-    assert not [name for name in stored_files(server.datadir) if image["id"] in name]
+    assert not blobs_of(server, image["id"])

@@ -53,7 +53,7 @@ def test_image_schema_lists_configured_formats_and_sha512_length(make_server):
     core = {"id", "name", "status", "visibility", "protected", "os_hidden", "checksum",
             "os_hash_algo", "os_hash_value", "owner", "size", "virtual_size", "container_format",
             "disk_format", "created_at", "updated_at", "tags", "direct_url", "locations", "self",
-            "file", "schema", "min_ram", "min_disk"}
+            "file", "stores", "schema", "min_ram", "min_disk"}
     assert core <= set(props)
     assert {k for k, v in props.items() if v.get("is_base") is False} == set(props) - core
     # the server accepts exactly what the schema advertises
