@@ -46,6 +46,7 @@ class ImageUpdater:
         self.images = images
         self.show_locations = conf["DEFAULT"]["show_multiple_locations"]
         self.location_quota = conf["DEFAULT"]["image_location_quota"]
+        self.hash_algorithm = conf["DEFAULT"]["hashing_algorithm"]
 
     def update(self, ctx, image_id, media_type, body):
         """Apply a PATCH body of the given media type; the image as saved."""
@@ -121,16 +122,17 @@ class ImageUpdater:
         if old == new and [loc.meta_data for loc in image.locations] == \
                 [loc.metadata for loc in draft.locations]:
             return []
-        size = locations.consistent_sizes(image, [loc for loc in draft.locations
-                                                  if loc.url not in old])
+        added = [loc for loc in draft.locations if loc.url not in old]
+        size = locations.consistent_sizes(image, added)
+        digests = [locations.digests(self.images.store, loc, self.hash_algorithm) for loc in added]
+        if len({d["os_hash_value"] for d in digests}) > 1:
+            raise BadRequest("Invalid location: the locations hold different data.")
         if image.status == "queued":
-            validation = draft.locations[0].validation
             image.status, image.size = "active", size
-            image.checksum = validation.get("checksum")
-            image.os_hash_algo = validation.get("os_hash_algo")
-            image.os_hash_value = validation.get("os_hash_value")
-        else:
-            _check_validation(image, draft.locations)
+            image.checksum, image.os_hash_value = digests[0]["checksum"], digests[0]["os_hash_value"]
+            image.os_hash_algo = self.hash_algorithm
+        elif digests and digests[0]["os_hash_value"] != image.os_hash_value:
+            raise BadRequest("Invalid location: its data differs from the image's data.")
         now = utcnow()
         image.locations.clear()
         db.session.flush()
@@ -189,10 +191,3 @@ def _save(image, draft):
     image.properties.extend(ImageProperty(name=name, value=value)
                             for name, value in draft.properties.items() if name not in properties)
 
-
-def _check_validation(image, drafts):
-    """validation_data on an image that already has data must describe that data."""
-    for draft in drafts:
-        for key, value in draft.validation.items():
-            if getattr(image, key) != value:
-                raise BadRequest(f"Invalid validation_data: {key} does not match the image.")

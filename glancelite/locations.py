@@ -10,6 +10,8 @@ removing the location never deletes such bytes.
 from dataclasses import dataclass, field
 
 from glancelite.errors import BadRequest, Conflict, Forbidden, RequestEntityTooLarge
+from glancelite.hashing import ParallelHashes
+from glancelite.transfer import CHUNK_SIZE
 
 VERBS = {"add": "add", "remove": "remove", "replace": "update"}
 _VALIDATION_KEYS = {"checksum", "os_hash_algo", "os_hash_value"}
@@ -50,6 +52,33 @@ def apply(op, image, locations, store, show_locations, quota):
     if quota >= 0 and len(locations) > quota:
         raise RequestEntityTooLarge(f"The limit has been exceeded on the number of allowed image "
                                     f"locations. Attempted: {len(locations)}, Maximum: {quota}")
+
+
+def digests(store, location, algorithm):
+    """Hash the bytes at a new location (never trust a client's word for them); they must
+    agree with any validation_data given. Reads the whole object: adding a location to a
+    large image takes as long as hashing it."""
+    hashes = ParallelHashes("md5", algorithm)
+    source = store.open(location.url, 0)
+    try:
+        chunks = iter(lambda: source.read(CHUNK_SIZE), b"") if hasattr(source, "read") else source
+        for chunk in chunks:
+            hashes.update(chunk)
+    except BaseException:
+        hashes.abandon()
+        raise
+    finally:
+        getattr(source, "close", lambda: None)()
+    found = hashes.hexdigests()
+    result = {"checksum": found["md5"], "os_hash_value": found[algorithm]}
+    claimed = location.validation
+    if claimed.get("os_hash_algo", algorithm) != algorithm:
+        raise BadRequest(f"Invalid validation_data: this site hashes with {algorithm}.")
+    for key in ("checksum", "os_hash_value"):
+        if key in claimed and claimed[key] != result[key]:
+            raise BadRequest(f"Invalid validation_data: {key} does not match the data at "
+                             f"{location.url}.")
+    return result
 
 
 def consistent_sizes(image, locations):

@@ -7,9 +7,15 @@ from sqlalchemy.engine import make_url
 
 def engine_options(url):
     """Keyword arguments for create_engine (also given to Flask-SQLAlchemy)."""
-    if make_url(url).get_backend_name() == "sqlite":
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
         return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    options = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+    if backend == "postgresql":
+        # Our queries return a page of rows: starting parallel workers costs 8-15 ms each
+        # time, far more than the query, and grows with the table (bench/list_scale.py).
+        options["connect_args"] = {"options": "-c max_parallel_workers_per_gather=0"}
+    return options
 
 
 def _sqlite_file(url):

@@ -97,9 +97,12 @@ class FilesystemStore:
         parsed = urlparse(url)
         if parsed.scheme != "file" or parsed.netloc not in ("", "localhost"):
             raise ValueError(f"not a file URL of this store: {url}")
-        path = os.path.realpath(unquote(parsed.path))
+        given = unquote(parsed.path)
+        path = os.path.realpath(given)
         if os.path.dirname(path) != self.datadir or os.path.basename(path).startswith("."):
             raise ValueError(f"outside the store directory: {url}")
+        if path != given:  # `..`, `//` or a symlink: only the one spelling of a file counts
+            raise ValueError(f"not the canonical URL of a file in the store: {url}")
         return path
 
 

@@ -1,4 +1,5 @@
 """direct_url, locations and PATCH of /locations: only URLs inside our own store."""
+import hashlib
 import json
 
 import pytest
@@ -63,6 +64,9 @@ def test_direct_url_and_locations_with_store_metadata(locations_server):
     "http://127.0.0.1:1/image",
     "s3://bucket/key",
     "file://{datadir}",
+    "file://{datadir}/./seed.img",
+    "file://{datadir}//seed.img",
+    "file://{datadir}/%2E%2E/locations/../images/seed.img",
 ])
 def test_locations_outside_the_store_are_refused(locations_server, url):
     (locations_server.datadir / "seed.img").write_bytes(b"seed")
@@ -110,11 +114,12 @@ def test_a_file_placed_in_the_store_activates_a_queued_image(locations_server):
     response = client.patch(f"/v2/images/{image['id']}", [
         {"op": "add", "path": "/locations/-",
          "value": {"url": url, "metadata": {"note": "seeded"},
-                   "validation_data": {"os_hash_algo": "sha512", "os_hash_value": "ab" * 64}}}])
+                   "validation_data": {"os_hash_algo": "sha512",
+                                       "os_hash_value": hashlib.sha512(b"cirros bytes").hexdigest()}}}])
     assert response.status_code == 200, response.text
     shown = response.json()
     assert shown["status"] == "active" and shown["size"] == len(b"cirros bytes")
-    assert shown["os_hash_value"] == "ab" * 64
+    assert shown["checksum"] == hashlib.md5(b"cirros bytes").hexdigest(), "hashed by the server"
     assert shown["locations"] == [{"url": url, "metadata": {"note": "seeded"}}]
     assert client.get(f"/v2/images/{image['id']}/file").content == b"cirros bytes"
     duplicate = client.patch(f"/v2/images/{image['id']}", [
@@ -124,6 +129,32 @@ def test_a_file_placed_in_the_store_activates_a_queued_image(locations_server):
     assert last.status_code == 403
     assert client.delete(f"/v2/images/{image['id']}").status_code == 204
     assert seed.exists(), "a referenced file that is not the image's own blob is never deleted"
+
+
+def test_claimed_hashes_must_match_the_data(locations_server):
+    seed = locations_server.datadir / "claimed.img"
+    seed.write_bytes(b"real bytes")
+    client = ApiClient(locations_server, project="p")
+    image = raw_image(client)
+    response = client.patch(f"/v2/images/{image['id']}", [
+        {"op": "add", "path": "/locations/-",
+         "value": {"url": f"file://{seed}", "metadata": {},
+                   "validation_data": {"os_hash_algo": "sha512", "os_hash_value": "ab" * 64}}}])
+    assert response.status_code == 400
+    assert client.get(f"/v2/images/{image['id']}").json()["status"] == "queued"
+
+
+def test_same_size_other_bytes_cannot_join_an_active_image(locations_server):
+    client = ApiClient(locations_server, project="p")
+    image = raw_image(client)
+    upload(client, image["id"], b"genuine")
+    impostor = locations_server.datadir / "impostor.img"
+    impostor.write_bytes(b"GENUINE")
+    response = client.patch(f"/v2/images/{image['id']}", [
+        {"op": "add", "path": "/locations/0",
+         "value": {"url": f"file://{impostor}", "metadata": {}}}])
+    assert response.status_code == 400
+    assert client.get(f"/v2/images/{image['id']}/file").content == b"genuine"
 
 
 def test_location_rules_on_queued_and_active_images(locations_server):
