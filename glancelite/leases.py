@@ -191,9 +191,9 @@ class Leases:
     def _discard_unrecorded(self, image_id):
         """The image's own blob when no location records it: bytes an upload finished
         just before its worker died, which no row would ever point to."""
-        own = self.store.url_for(image_id)
         with self.engine.connect() as connection:
-            recorded = connection.execute(select(ImageLocation.id).where(
-                ImageLocation.image_id == image_id, ImageLocation.url == own)).first()
-        if recorded is None:
-            self.store.delete(own)
+            recorded = set(connection.execute(select(ImageLocation.url).where(
+                ImageLocation.image_id == image_id)).scalars())
+        for own in self.store.urls_for(image_id):  # every backend: the upload used one of them
+            if own not in recorded:
+                self.store.delete(own)

@@ -117,6 +117,10 @@ class StoreRegistry:
         """Where the default store would put the image (prefer blob_owner(url) == id)."""
         return self.backends[self.default].store.url_for(image_id)
 
+    def urls_for(self, image_id):
+        """Where each store would keep the image's own bytes (to find ones no row records)."""
+        return [backend.store.url_for(image_id) for backend in self.backends.values()]
+
     def owns(self, url):
         return self.backend_of(url) is not None
 

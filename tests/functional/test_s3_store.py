@@ -8,6 +8,7 @@ locations, X-Image-Meta-Store, /v2/info/stores and the `stores` attribute.
 """
 import hashlib
 import os
+import signal
 import threading
 import time
 
@@ -16,7 +17,7 @@ import pytest
 from glancelite.store.s3 import GROWTH_EVERY, MAX_PART, MAX_PARTS, MIB, PartPlan
 from tests.support.s3 import ACCESS_KEY, SECRET_KEY, S3Server, blobs_of, describe_store, s3_store_overrides
 from tests.support.server import ApiClient, running_server
-from tests.support.transfer import send_partial_upload
+from tests.support.transfer import send_partial_upload, worker_pids
 
 OCTET = {"Content-Type": "application/octet-stream"}
 TIB = 1 << 40
@@ -202,12 +203,13 @@ def test_s3_outage_mid_upload_is_503_then_a_retry_succeeds(own_s3_api, own_s3):
 
     def body():
         yield from mib_chunks(6)
-        assert wait_for(lambda: image["id"] in own_s3.unfinished_uploads(bucket), 10)
+        assert wait_for(lambda: own_s3.uploaded_parts(bucket, image["id"]) == [1], 10)
         own_s3.stop()  # the first part went out; the second will find nobody
         yield from mib_chunks(6)
 
     started = time.monotonic()
-    response = upload(client, image["id"], body())
+    # its own connection: the server may close it after answering an upload early
+    response = upload(ApiClient(own_s3_api, project="outage"), image["id"], body())
     assert response.status_code == 503, response.text
     assert response.headers["Retry-After"] == "5"
     assert time.monotonic() - started < 30
@@ -240,6 +242,49 @@ def test_a_download_cut_off_by_s3_is_resumed(own_s3_api, own_s3):
         rest = b"".join(pieces)
     assert first + rest == data
     assert "broke off" in own_s3_api.log_path.read_text()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_killed_workers_multipart_upload_is_aborted_when_its_lease_expires(
+        kind, database_url_factory, tmp_path, s3_server):
+    lease = 2
+    bucket = s3_server.new_bucket()
+    overrides = s3_store_overrides(s3_server, bucket, {
+        "DEFAULT": {"workers": 1, "upload_lease_timeout": lease, "upload_reaper_interval": 0,
+                    "scrub_interval": 0}}, **SMALL_PARTS)
+    with running_server(tmp_path, database_url_factory(kind), overrides) as server:
+        client = ApiClient(server, project="killed")
+        image = new_image(client)
+        stop = threading.Event()
+
+        def endless():
+            while not stop.is_set():
+                yield os.urandom(256 * 1024)
+
+        def send():
+            try:
+                upload(ApiClient(server, project="killed"), image["id"], endless())
+            except Exception:  # noqa: BLE001 - its worker is killed under it
+                pass
+
+        sender = threading.Thread(target=send)
+        sender.start()
+        try:
+            assert wait_for(lambda: s3_server.uploaded_parts(bucket, image["id"]), 20)
+            for pid in worker_pids(server.pgid):
+                os.kill(pid, signal.SIGKILL)
+            killed_at = time.monotonic()
+        finally:
+            stop.set()
+            sender.join(30)
+        # nothing undoes a kill -9 by itself: the multipart upload is still open
+        assert s3_server.unfinished_uploads(bucket) == [image["id"]]
+        time.sleep(max(killed_at + lease + 0.5 - time.monotonic(), 0))
+        shown = ApiClient(server, project="killed").get(f"/v2/images/{image['id']}").json()
+        assert shown["status"] == "queued" and shown["size"] is None
+        assert s3_server.leftovers(bucket, image["id"]) == []
+        assert upload(ApiClient(server, project="killed"), image["id"], b"again").status_code == 204
+        assert s3_server.leftovers(bucket, image["id"]) == [image["id"]]
 
 
 # -- several stores ---------------------------------------------------------------------

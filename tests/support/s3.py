@@ -108,6 +108,14 @@ class S3Server:
         listed = self.client().list_multipart_uploads(Bucket=bucket)
         return sorted(upload["Key"] for upload in listed.get("Uploads", []))
 
+    def uploaded_parts(self, bucket, key):
+        """Part numbers S3 holds for the unfinished multipart uploads of a key."""
+        client = self.client()
+        uploads = client.list_multipart_uploads(Bucket=bucket, Prefix=key).get("Uploads", [])
+        return sorted(part["PartNumber"] for upload in uploads if upload["Key"] == key
+                      for part in client.list_parts(Bucket=bucket, Key=key,
+                                                    UploadId=upload["UploadId"]).get("Parts", []))
+
     def leftovers(self, bucket, image_id):
         """Everything in a bucket about one image: objects and unfinished uploads."""
         return ([key for key in self.objects(bucket) if image_id in key]
