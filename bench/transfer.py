@@ -6,6 +6,8 @@ the machine's raw limits, all measured in the same run.
                                        [--glance-url http://127.0.0.1:9393 --glance-pgid PGID]
                                        [--chunked] [--json FILE]
                                        [--profile DIR [--profile-native]]
+                                       [--s3 [--s3-size-mib 256] [--s3-chunk-mib 10]
+                                             [--s3-threads 10]]
 
 What one run does (figures are medians over --runs; each run measures everything again, so
 the limits and the services see the same machine state):
@@ -50,6 +52,17 @@ URLs are accepted. Every image created here is deleted, also on errors and Ctrl-
 `py-spy record --subprocesses` (py-spy from the venv or PATH); raw stacks go to DIR and the
 hottest lines (self samples, file:line) are printed. Not part of the figures: py-spy takes
 CPU of its own.
+
+--s3: also starts moto's ThreadedMotoServer (in a child process of its own, own process
+group, on a free loopback port) and a second glancelite-api whose [glance_store] is
+default_store = s3 on it (part size --s3-chunk-mib, --s3-threads parts in flight). Each run
+then measures, with an --s3-size-mib file (moto keeps objects in RAM: keep it a few hundred
+MiB): plain boto3 against moto - upload_fileobj (multipart, the same part size and threads,
+the client configured as glancelite's store configures its own), download_fileobj into
+/dev/null, and one streamed get_object read 1 MiB at a time (how glancelite reads) - which is
+the S3 server's own speed; then glancelite's upload and download through the API with the S3
+store (curl, as above, data verified). moto's CPU is measured for each, and glancelite ÷ plain
+boto3 is printed. Objects are deleted after each measurement; moto is stopped at the end.
 
 Targets (from the issue): upload >= 0.8 x min(disk write, md5+sha512) at <= 4 CPU-s/GiB;
 download >= Glance's MiB/s at <= 1/3 of Glance's CPU-s/GiB; peak worker RSS growth during a
@@ -489,10 +502,13 @@ def venv_tool(name):
 
 
 class OwnGlancelite:
-    """glancelite-api with SQLite and a filesystem store under `directory`, own process group."""
+    """glancelite-api with SQLite and a filesystem store under `directory` (or the
+    [glance_store] options `store`), in its own process group."""
 
-    def __init__(self, directory, workers=2):
+    def __init__(self, directory, workers=2, store=None):
         self.directory = Path(directory)
+        self.store = store or {"default_store": "file",
+                               "filesystem_store_datadir": self.directory / "images"}
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
@@ -509,7 +525,7 @@ class OwnGlancelite:
             "[database]\n"
             f"connection = sqlite:///{self.directory / 'glancelite.db'}\n"
             "[glance_store]\n"
-            f"default_store = file\nfilesystem_store_datadir = {self.directory / 'images'}\n"
+            + "".join(f"{key} = {value}\n" for key, value in self.store.items()) +
             "[oslo_policy]\n"
             f"policy_file = {REPO / 'policies' / 'policy.json'}\n")
         tuning = REPO / "conf" / "gunicorn.conf.py"
@@ -574,8 +590,12 @@ class Target:
                 log(f"  could not delete {self.name} image {image_id}: {exc}")
 
 
-def transfer_once(target, curl, source, digests, chunked, run, verify=True):
-    """Upload then download one image; returns this run's figures for `target`."""
+def transfer_once(target, curl, source, digests, chunked, run, verify=True, backend=None):
+    """Upload then download one image; returns this run's figures for `target`.
+
+    backend: the process group of the service behind the store (moto): its CPU seconds
+    per GiB during each transfer are recorded too, as upload_backend_cpu and
+    download_backend_cpu."""
     size = os.path.getsize(source)
     gib = size / GIB
     image = target.api.call("POST", "/v2/images", {
@@ -595,8 +615,10 @@ def transfer_once(target, curl, source, digests, chunked, run, verify=True):
             before = sum(cpu_seconds(pids))
             time.sleep(IDLE_PROBE_SECONDS)
             figures["idle_cpu_pct"] = 100 * (sum(cpu_seconds(pids)) - before) / IDLE_PROBE_SECONDS
-        with ServerWatch(target.pgid, reset_hwm=target.own) as watch:
+        with ServerWatch(backend) as behind, ServerWatch(target.pgid, reset_hwm=target.own) as watch:
             up = curl(target.api.file_url(image_id), "-T", str(source), headers=headers)
+        if behind.cpu is not None:
+            figures["upload_backend_cpu"] = behind.cpu / gib
         # (chunked: curl counts the chunk framing too; the image's size is checked below)
         if up["status"] != 204 or up["uploaded"] < size:
             raise RuntimeError(f"{target.name} upload: HTTP {up['status']}, "
@@ -617,8 +639,10 @@ def transfer_once(target, curl, source, digests, chunked, run, verify=True):
             raise RuntimeError(f"{target.name}: os_hash_value does not match the file's sha512")
 
         os.sync()
-        with ServerWatch(target.pgid, reset_hwm=target.own) as watch:
+        with ServerWatch(backend) as behind, ServerWatch(target.pgid, reset_hwm=target.own) as watch:
             down = curl(target.api.file_url(image_id), headers=IDENTITY)
+        if behind.cpu is not None:
+            figures["download_backend_cpu"] = behind.cpu / gib
         if down["status"] != 200 or down["downloaded"] != size:
             raise RuntimeError(f"{target.name} download: HTTP {down['status']}, "
                                f"{down['downloaded']} of {size} bytes received")
@@ -638,6 +662,151 @@ def transfer_once(target, curl, source, digests, chunked, run, verify=True):
     finally:
         target.api.call("DELETE", f"/v2/images/{image_id}", expect=(204, 404))
         target.live_images.discard(image_id)
+    return figures
+
+
+# -- S3: moto, plain boto3, and glancelite with the S3 store ------------------------------------
+
+S3_ACCESS_KEY = "AKIABENCHTRANSFER000"
+S3_SECRET_KEY = "bench/transfer/moto/accepts/any/key"
+S3_BUCKET = "glancelite-bench-transfer"
+# moto's ThreadedMotoServer in a process of its own (own GIL and process group, so that its
+# CPU is measured apart from the plain boto3 client's); SIGTERM ends it.
+MOTO_SERVER_CODE = """
+import logging, signal, sys
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+logging.getLogger("werkzeug").setLevel(logging.WARNING)
+ThreadedMotoServer(ip_address="127.0.0.1", port=int(sys.argv[1]), verbose=False).start()
+print("ready", flush=True)
+while True:
+    signal.pause()
+"""
+
+
+class MotoServer:
+    """moto's S3 on a free loopback port, in a child process with its own process group."""
+
+    def __init__(self, directory):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(directory) / "moto.log"
+        self.process = None
+
+    def start(self, timeout=60):
+        env = dict(os.environ, AWS_ACCESS_KEY_ID=S3_ACCESS_KEY,
+                   AWS_SECRET_ACCESS_KEY=S3_SECRET_KEY)
+        with open(self.log_path, "wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", MOTO_SERVER_CODE, str(self.port)],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env,
+                start_new_session=True)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"moto server exited ({self.process.returncode}):\n"
+                                   f"{self.log_path.read_text()[-3000:]}")
+            if b"ready" in self.log_path.read_bytes():
+                return self
+            time.sleep(0.1)
+        raise RuntimeError(f"moto server not up within {timeout}s")
+
+    @property
+    def pgid(self):
+        return self.process.pid
+
+    def client(self, threads):
+        """A boto3 client set up as glancelite's S3 store sets up its own."""
+        import boto3
+        from botocore.config import Config
+        check_loopback(self.url)
+        return boto3.session.Session().client(
+            "s3", endpoint_url=self.url, region_name="us-east-1",
+            aws_access_key_id=S3_ACCESS_KEY, aws_secret_access_key=S3_SECRET_KEY,
+            config=Config(s3={"addressing_style": "auto"}, signature_version="s3v4",
+                          retries={"mode": "standard", "max_attempts": 3},
+                          connect_timeout=10, read_timeout=60, tcp_keepalive=True,
+                          max_pool_connections=max(10, 2 * threads),
+                          request_checksum_calculation="when_required",
+                          response_checksum_validation="when_required"))
+
+    def store_options(self, chunk_mib, threads):
+        """[glance_store] of a glancelite-api storing into S3_BUCKET here."""
+        return {"default_store": "s3", "s3_store_host": self.url,
+                "s3_store_access_key": S3_ACCESS_KEY, "s3_store_secret_key": S3_SECRET_KEY,
+                "s3_store_bucket": S3_BUCKET, "s3_store_create_bucket_on_put": "true",
+                "s3_store_large_object_chunk_size": chunk_mib,
+                "s3_store_thread_pools": threads}
+
+    def stop(self):
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+
+def plain_boto3_once(moto, client, source, chunk_mib, threads, run):
+    """The S3 server's own speed: the test file uploaded with boto3's upload_fileobj (multipart,
+    glancelite's part size and thread count) and downloaded with download_fileobj into
+    /dev/null, then once more as one streamed get_object read 1 MiB at a time (how
+    glancelite reads). CPU: this process (the client) and moto's process group."""
+    from boto3.s3.transfer import TransferConfig
+    size = os.path.getsize(source)
+    gib = size / GIB
+    key = f"plain-boto3-{run}-{os.getpid()}"
+    transfer = TransferConfig(multipart_threshold=chunk_mib * MIB,
+                              multipart_chunksize=chunk_mib * MIB,
+                              max_concurrency=threads, use_threads=True)
+    figures = {}
+    try:
+        os.sync()
+        with open(source, "rb") as data:
+            cpu0 = own_cpu()
+            with ServerWatch(moto.pgid, reset_hwm=True) as behind:
+                started = time.perf_counter()
+                client.upload_fileobj(data, S3_BUCKET, key, Config=transfer)
+                elapsed = time.perf_counter() - started
+            figures.update(upload_mibps=size / MIB / elapsed,
+                           upload_client_cpu=(own_cpu() - cpu0) / gib,
+                           upload_backend_cpu=behind.cpu / gib,
+                           upload_backend_rss_mib=behind.max_growth_mib)
+        stored = client.head_object(Bucket=S3_BUCKET, Key=key)["ContentLength"]
+        if stored != size:
+            raise RuntimeError(f"plain boto3 upload stored {stored} of {size} bytes")
+
+        with open(os.devnull, "wb") as sink:
+            cpu0 = own_cpu()
+            with ServerWatch(moto.pgid) as behind:
+                started = time.perf_counter()
+                client.download_fileobj(S3_BUCKET, key, sink, Config=transfer)
+                elapsed = time.perf_counter() - started
+            figures.update(download_mibps=size / MIB / elapsed,
+                           download_client_cpu=(own_cpu() - cpu0) / gib,
+                           download_backend_cpu=behind.cpu / gib)
+
+        cpu0 = own_cpu()
+        got = 0
+        with ServerWatch(moto.pgid) as behind:
+            started = time.perf_counter()
+            body = client.get_object(Bucket=S3_BUCKET, Key=key)["Body"]
+            while chunk := body.read(BLOCK):
+                got += len(chunk)
+            elapsed = time.perf_counter() - started
+        if got != size:
+            raise RuntimeError(f"plain boto3 get_object read {got} of {size} bytes")
+        figures.update(get_mibps=size / MIB / elapsed,
+                       get_client_cpu=(own_cpu() - cpu0) / gib,
+                       get_backend_cpu=behind.cpu / gib)
+    finally:
+        with contextlib.suppress(Exception):
+            client.delete_object(Bucket=S3_BUCKET, Key=key)
     return figures
 
 
@@ -834,6 +1003,65 @@ def report(args, limits, targets, load_samples, started_at):
             "limit_medians": {key: median(values) for key, values in limits.items()}}
 
 
+def report_s3(args, plain, target, moto_version):
+    """The S3 part: plain boto3 against moto (the S3 server's own speed) and glancelite with
+    the S3 store against the same moto, and glancelite ÷ plain boto3."""
+    lines = []
+    out = lines.append
+    f = target.figures
+    out(f"S3: moto {moto_version} (ThreadedMotoServer, own process, loopback), "
+        f"{args.s3_size_mib} MiB object, part {args.s3_chunk_mib} MiB, "
+        f"{args.s3_threads} threads (glancelite: s3_store_large_object_chunk_size, "
+        f"s3_store_thread_pools)")
+
+    def line(label, values, unit, digits=1, aggregate=median):
+        shown = " ".join(fmt(v, digits) for v in values)
+        value = aggregate(values) if values else None
+        out(f"{label:<50} {fmt(value, digits):>8} {unit:<12} runs: {shown}")
+        return value
+
+    up = line("plain boto3 upload_fileobj (multipart)", plain["upload_mibps"], "MiB/s")
+    down = line("plain boto3 download_fileobj (ranged, threads)", plain["download_mibps"],
+                "MiB/s")
+    get = line("plain boto3 get_object, 1 stream, 1 MiB reads", plain["get_mibps"], "MiB/s")
+    line("plain boto3 client CPU upload", plain["upload_client_cpu"], "CPU-s/GiB", 2)
+    line("plain boto3 client CPU download_fileobj", plain["download_client_cpu"],
+         "CPU-s/GiB", 2)
+    line("plain boto3 client CPU get_object", plain["get_client_cpu"], "CPU-s/GiB", 2)
+    line("moto CPU, plain upload", plain["upload_backend_cpu"], "CPU-s/GiB", 2)
+    line("moto CPU, plain download_fileobj", plain["download_backend_cpu"], "CPU-s/GiB", 2)
+    line("moto CPU, plain get_object", plain["get_backend_cpu"], "CPU-s/GiB", 2)
+    line("moto peak RSS growth, plain upload (max of runs)", plain["upload_backend_rss_mib"],
+         "MiB", aggregate=max)
+    lite_up = line("glancelite-s3 upload (curl -> API -> S3)", f["upload_mibps"], "MiB/s")
+    lite_down = line("glancelite-s3 download (S3 -> API -> curl)", f["download_mibps"],
+                     "MiB/s")
+    line("glancelite-s3 server CPU upload", f["upload_cpu"], "CPU-s/GiB", 2)
+    line("glancelite-s3 server CPU download", f["download_cpu"], "CPU-s/GiB", 2)
+    line("moto CPU, glancelite upload", f["upload_backend_cpu"], "CPU-s/GiB", 2)
+    line("moto CPU, glancelite download", f["download_backend_cpu"], "CPU-s/GiB", 2)
+    line("glancelite-s3 peak RSS growth upload (max of runs)", f["upload_rss_mib"], "MiB",
+         aggregate=max)
+    line("glancelite-s3 peak RSS growth download (max)", f["download_rss_mib"], "MiB",
+         aggregate=max)
+    line("glancelite-s3 client (curl) CPU upload", f["upload_client_cpu"], "CPU-s/GiB", 2)
+    line("glancelite-s3 client (curl) CPU download", f["download_client_cpu"], "CPU-s/GiB", 2)
+    busy = line("glancelite-s3 server CPU while not sent anything", f["idle_cpu_pct"],
+                "% of a core", aggregate=max)
+    if busy is not None and busy > BUSY_IDLE_CPU_PCT:
+        out(f"  WARNING: glancelite-s3 was busy while idle (up to {busy:.0f}% of a core)")
+    out(f"{'glancelite-s3 data verified (md5+sha512)':<50} "
+        f"{sum(f['verified'])}/{len(f['upload_mibps'])} runs")
+    ratios = {"upload": lite_up / up, "download": lite_down / down,
+              "download_vs_get": lite_down / get}
+    out("S3 ratios (glancelite through the API ÷ plain boto3 against the same moto, medians):")
+    out(f"  upload   {lite_up:.1f} / {up:.1f} MiB/s = {ratios['upload']:.2f}")
+    out(f"  download {lite_down:.1f} / {down:.1f} MiB/s = {ratios['download']:.2f}   "
+        f"(vs one get_object stream {get:.1f}: {ratios['download_vs_get']:.2f})")
+    print("\n".join(lines), flush=True)
+    return {"s3_lines": lines, "s3_ratios": ratios}
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -849,10 +1077,21 @@ def parse_args(argv=None):
                         help="afterwards, profile one glancelite upload+download with py-spy")
     parser.add_argument("--profile-native", action="store_true",
                         help="with --profile: py-spy --native (C frames too)")
+    parser.add_argument("--s3", action="store_true",
+                        help="also measure glancelite with the S3 store against moto, next to "
+                             "plain boto3 against the same moto")
+    parser.add_argument("--s3-size-mib", type=int, default=256,
+                        help="object size for --s3 (256; moto keeps objects in RAM)")
+    parser.add_argument("--s3-chunk-mib", type=int, default=10,
+                        help="part size, MiB (10: s3_store_large_object_chunk_size default)")
+    parser.add_argument("--s3-threads", type=int, default=10,
+                        help="parts in flight (10: s3_store_thread_pools default)")
     parser.add_argument("--no-verify", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.size_mib < 1 or args.runs < 1:
         parser.error("--size-mib and --runs must be positive")
+    if args.s3_size_mib < 1 or args.s3_chunk_mib < 5 or args.s3_threads < 1:
+        parser.error("--s3-size-mib and --s3-threads must be positive, --s3-chunk-mib >= 5")
     if args.glance_url:
         check_loopback(args.glance_url)
     if args.glance_pgid and not group_pids(args.glance_pgid):
@@ -877,7 +1116,7 @@ def main(argv=None):
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started_at = time.strftime("%Y-%m-%d %H:%M:%S %Z")
     workdir = Path(tempfile.mkdtemp(prefix="glancelite-bench-transfer."))
-    server = bare = None
+    server = bare = moto = s3_server = s3_target = None
     targets = []
     try:
         curl = Curl()
@@ -895,6 +1134,25 @@ def main(argv=None):
             glance = Target("glance", args.glance_url, args.glance_pgid, own=False)
             glance.api.call("GET", "/versions", expect=(200, 300))
             targets.append(glance)
+        if args.s3:
+            import moto as moto_package
+            log(f"starting moto (S3) and a glancelite-api with the S3 store (2 workers, "
+                f"part {args.s3_chunk_mib} MiB, {args.s3_threads} threads) ...")
+            moto = MotoServer(workdir).start()
+            s3_client = moto.client(args.s3_threads)
+            s3_client.create_bucket(Bucket=S3_BUCKET)
+            if args.s3_size_mib == args.size_mib:
+                s3_source, s3_digests = source, digests
+            else:
+                s3_source = workdir / "s3-image.bin"
+                log(f"writing {args.s3_size_mib} MiB of random data to {s3_source} ...")
+                s3_digests = make_test_file(s3_source, args.s3_size_mib)
+            s3_server = OwnGlancelite(workdir / "glancelite-s3",
+                                      store=moto.store_options(args.s3_chunk_mib, args.s3_threads))
+            s3_server.directory.mkdir()
+            s3_server.start()
+            s3_target = Target("glancelite-s3", s3_server.url, s3_server.pgid, own=True)
+            plain = defaultdict(list)
         bare = BareServer(source)
         limits = defaultdict(list)
         load_samples = [loadavg()]
@@ -911,24 +1169,43 @@ def main(argv=None):
                 for key, value in figures.items():
                     target.figures[key].append(value)
                 log("  " + " ".join(f"{k}={v:.2f}" for k, v in figures.items()))
+            if args.s3:
+                steps = [("plain boto3", plain, plain_boto3_once,
+                          (moto, s3_client, s3_source, args.s3_chunk_mib, args.s3_threads, run),
+                          {}),
+                         ("glancelite-s3", s3_target.figures, transfer_once,
+                          (s3_target, curl, s3_source, s3_digests, args.chunked, run),
+                          {"verify": not args.no_verify, "backend": moto.pgid})]
+                for name, store, step, positional, named in (steps if run % 2 else steps[::-1]):
+                    log(f"run {run}/{args.runs}: S3, {name} ...")
+                    figures = step(*positional, **named)
+                    for key, value in figures.items():
+                        store[key].append(value)
+                    log("  " + " ".join(f"{k}={v:.2f}" for k, v in figures.items()))
         load_samples.append(loadavg())
         summary = report(args, limits, targets, load_samples, started_at)
+        if args.s3:
+            summary.update(report_s3(args, plain, s3_target, moto_package.__version__))
         if args.json:
             Path(args.json).write_text(json.dumps({
                 "started_at": started_at, "size_mib": args.size_mib, "runs": args.runs,
                 "chunked": args.chunked, "load": load_samples, "limits": limits,
-                "figures": {t.name: t.figures for t in targets}, **summary}, indent=2) + "\n")
+                "figures": {t.name: t.figures for t in targets},
+                "s3_figures": ({"plain_boto3": plain, "glancelite-s3": s3_target.figures}
+                               if args.s3 else None),
+                **summary}, indent=2) + "\n")
         if args.profile:
             profile_glancelite(targets[0], curl, source, args.chunked, args.profile,
                                native=args.profile_native)
         return 0
     finally:
-        for target in targets:
+        for target in targets + ([s3_target] if s3_target else []):
             target.cleanup()
         if bare is not None:
             bare.close()
-        if server is not None:
-            server.stop()
+        for process in (server, s3_server, moto):
+            if process is not None:
+                process.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
 

@@ -6,6 +6,7 @@ to the image id, so a reader never sees a partial image and a crash leaves only 
 `filesystem_store_metadata_file` each location also carries the `{id, mountpoint}`
 metadata that compute nodes use to map the URL onto their own mount of the share.
 """
+import ctypes
 import errno
 import json
 import os
@@ -16,6 +17,10 @@ from urllib.parse import unquote, urlparse
 from glancelite.store.base import StoredBlob, StoreFull, StoreUnavailable
 
 PART_SUFFIX = ".part"
+# Start writing dirty pages out every 16 MiB while the upload runs, so the final fsync finds
+# little left to do instead of the whole image (about 0.5 s of wall time per GiB).
+WRITEBACK_STEP = 16 << 20
+_SYNC_FILE_RANGE_WRITE = 2
 _IMAGE_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
@@ -41,12 +46,16 @@ class FilesystemStore:
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             try:
+                flushed = 0
                 for chunk in chunks:
                     view = memoryview(chunk)
                     while view:
                         written = os.write(fd, view)
                         view = view[written:]
                     size += len(chunk)
+                    if size - flushed >= WRITEBACK_STEP:
+                        _start_writeback(fd, flushed, size - flushed)
+                        flushed = size
                 os.fsync(fd)
                 if self.file_perm:
                     os.fchmod(fd, self.file_perm)
@@ -114,6 +123,26 @@ def _load_metadata(path):
         raise ValueError(f"{path}: filesystem store metadata must be a JSON object with "
                          f"'id' and 'mountpoint'")
     return metadata
+
+
+def _sync_file_range():
+    """glibc's sync_file_range(2), or None where it does not exist (not Linux, not glibc)."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).sync_file_range
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = (ctypes.c_int, ctypes.c_int64, ctypes.c_int64, ctypes.c_uint)
+    return function
+
+
+_SYNC_FILE_RANGE = _sync_file_range()
+
+
+def _start_writeback(fd, offset, length):
+    """Ask the kernel to begin writing a range out, without waiting (an optimisation only:
+    the fsync before the rename is what makes the image durable)."""
+    if _SYNC_FILE_RANGE is not None:
+        _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
 
 
 def _fsync_directory(path):

@@ -422,19 +422,20 @@ def test_endpoint_token_and_config_file(cli_once, server, tmp_path, api):
     assert refused.startswith("Unable to establish connection to http://127.0.0.1:9/v2/images")
 
 
-def wait_until_reading_stdin(pid, timeout=30):
-    """Block until the process sits in read(0, ...) (x86-64 syscall 0), so the signal hits
-    the command and not the interpreter's start-up, however loaded the machine is."""
-    deadline = time.monotonic() + timeout
-    while platform.machine() == "x86_64" and time.monotonic() < deadline:
+def wait_until_reading_stdin(process, timeout=30):
+    """Block until the command sits in read(0, ...) (x86-64 syscall 0) for a few polls in a
+    row, so the signal hits the command and not the interpreter's start-up."""
+    deadline, seen = time.monotonic() + timeout, 0
+    while platform.machine() == "x86_64" and time.monotonic() < deadline and seen < 3:
+        assert process.poll() is None, process.communicate()[1]
         try:
-            fields = open(f"/proc/{pid}/syscall").read().split()
+            fields = open(f"/proc/{process.pid}/syscall").read().split()
         except OSError:
             break
-        if fields[:2] == ["0", "0x0"]:
-            return
+        seen = seen + 1 if fields[:2] == ["0", "0x0"] else 0
         time.sleep(0.05)
-    time.sleep(2)  # another architecture or no /proc/PID/syscall: a generous pause
+    if seen < 3:
+        time.sleep(2)  # another architecture or no /proc/PID/syscall: a generous pause
 
 
 def test_ctrl_c_exits_130(tmp_path):
@@ -442,11 +443,11 @@ def test_ctrl_c_exits_130(tmp_path):
                                 "--container-format", "bare"], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                env=environment(tmp_path, "http://127.0.0.1:9"))
-    wait_until_reading_stdin(process.pid)  # it waits for the first bytes of image data
+    wait_until_reading_stdin(process)  # it waits for the first bytes of image data
     process.send_signal(signal.SIGINT)
     _out, err = process.communicate(timeout=30)
     process.stdin.close()
-    assert process.returncode == 130
+    assert process.returncode == 130, err
     assert b"terminating glancelite client" in err
 
 

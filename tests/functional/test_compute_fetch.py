@@ -288,47 +288,35 @@ def add_location(client, image_id, url, metadata, position="0"):
 
 
 def test_locations_leading_out_of_the_mount_are_refused(store, owner, tmp_path):
-    """Owners write location metadata, and URLs the server accepts (they resolve into its
-    store directory) may still lead elsewhere on the node. Each trap below points at a file
-    with the image's exact bytes outside the node's mount, so only the containment checks
-    stand between it and a successful "direct" copy; the genuine location is used last."""
+    """The server only accepts canonical URLs of files in its store whose bytes hash to
+    the image, but the node's view of the share may still lead elsewhere: here a file on
+    the node's side is a symlink to a copy of the image's bytes outside the mount, so only
+    the fetcher's containment check stands between it and a "direct" copy. Spellings the
+    server refuses (`..`, `//`) are covered by the mapping tests below."""
     data = os.urandom(MIB)
     image = upload_image(owner, data=data)
     image_id, datadir, export = image["id"], store.datadir, store.export
     node = store.root / f"b-{uuid.uuid4().hex[:6]}"
-    mount = node / "mnt"                       # same depth as export: .. counts line up
+    mount = node / "mnt"
     shutil.copytree(export / "images", mount / "images",
                     ignore=lambda _, names: [n for n in names if n != image_id])
     outside = tmp_path / "outside.img"
     outside.write_bytes(data)
-    # a symlink on the node's side of the share, to a file outside the mount
     trap = f"trap-{uuid.uuid4().hex[:6]}"
-    (datadir / trap).write_bytes(os.urandom(MIB))         # the server needs a same-size file
+    (datadir / trap).write_bytes(data)
     (mount / "images" / trap).symlink_to(outside)
     same = {"id": STORE_ID, "mountpoint": str(export)}
-    up = "/".join([".."] * 3)
-    traps = {
-        f"file://{datadir}/{trap}": (same, "outside the mount"),
-        f"file://{datadir}/{up}/{export.relative_to(store.root)}/images/{image_id}":
-            (same, "'..'"),
-        f"file://{datadir}/%2e%2e/images/{image_id}": (same, "'..'"),
-        f"file://{datadir}//{image_id}": ({"id": STORE_ID, "mountpoint": str(export)[:-2]},
-                                          "not under the location's mountpoint"),
-        f"file://{datadir}/../images/{image_id}": ({"id": STORE_ID, "mountpoint": f"{export}/.."},
-                                                   "'..'"),
-        f"file://{datadir}///{image_id}": ({"id": "someone-else", "mountpoint": str(export)},
-                                           "no [image_file_url:*] section has id"),
-    }
-    for url, (metadata, _) in traps.items():
-        add_location(owner, image_id, url, metadata)
+    for refused in (f"file://{datadir}/../images/{image_id}", f"file://{datadir}//{image_id}"):
+        response = owner.patch(f"/v2/images/{image_id}", [
+            {"op": "add", "path": "/locations/0", "value": {"url": refused, "metadata": same}}])
+        assert response.status_code == 400, refused
+    add_location(owner, image_id, f"file://{datadir}/{trap}", same)
     conf = write_conf(node, store, mount)
     _, result, _ = compute(conf, "fetch", image_id, "--json", check=0)
     assert result["method"] == "direct-file"
     assert result["source"] == f"file://{mount}/images/{image_id}"
     reasons = {skip["url"]: skip["reason"] for skip in result["skipped"]}
-    assert set(reasons) == set(traps)
-    for url, (_, reason) in traps.items():
-        assert reason in reasons[url], (url, reasons[url])
+    assert "outside the mount" in reasons[f"file://{datadir}/{trap}"]
 
 
 @pytest.mark.parametrize("url, metadata, reason", [
