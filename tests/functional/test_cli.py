@@ -445,7 +445,8 @@ def test_ctrl_c_exits_130(tmp_path):
                                env=environment(tmp_path, "http://127.0.0.1:9"))
     wait_until_reading_stdin(process)  # it waits for the first bytes of image data
     process.send_signal(signal.SIGINT)
-    _out, err = process.communicate(timeout=30)
+    process.wait(timeout=30)  # stdin stays open: closing it first would race the signal
+    err = process.stderr.read()
     process.stdin.close()
     assert process.returncode == 130, err
     assert b"terminating glancelite client" in err
