@@ -6,6 +6,7 @@ import uuid
 
 from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import joinedload
 
 from glancelite import access, scrubber
 from glancelite.db.models import Image, ImageProperty, ImageTag, db
@@ -19,6 +20,10 @@ _CREATE_READ_ONLY = ("created_at", "updated_at", "status", "checksum", "os_hash_
                      "os_hash_value", "size", "virtual_size")
 _SETTABLE_CORE = ("name", "visibility", "protected", "os_hidden", "owner", "container_format",
                   "disk_format", "min_ram", "min_disk")
+
+# Showing one image: its row, properties and locations in one joined query (locations are
+# capped by image_location_quota, so the join stays small), tags in a second one.
+_ONE_IMAGE = (joinedload(Image.properties), joinedload(Image.locations))
 
 
 class ImageService:
@@ -40,7 +45,7 @@ class ImageService:
     def get(self, ctx, image_id, not_found=None):
         """The image if the caller may see it; otherwise 404 as if it did not exist."""
         fresh = not db.session().in_transaction()  # nothing of the caller's to commit under it
-        image = db.session.get(Image, image_id) if len(image_id) <= 36 else None
+        image = db.session.get(Image, image_id, options=_ONE_IMAGE) if len(image_id) <= 36 else None
         if fresh and image is not None and self.leases is not None and self.leases.expired(image):
             self.leases.reap(image_id)  # a dead worker's upload: partial bytes go, back to queued
             db.session.rollback()
