@@ -27,7 +27,7 @@ def create():
 @bp.get("/<image_id>")
 def show(image_id):
     reject_body()
-    return jsonify(image_view(services()["images"].get(ctx(), image_id)))
+    return jsonify(image_view(services()["images"].show(ctx(), image_id)))
 
 
 @bp.delete("/<image_id>")

@@ -232,7 +232,7 @@ def test_s3_outage_mid_upload_is_503_then_a_retry_succeeds(own_s3_api, own_s3):
 def test_a_download_cut_off_by_s3_is_resumed(own_s3_api, own_s3):
     client = ApiClient(own_s3_api, project="resume")
     image = new_image(client)
-    data = os.urandom(24 * MIB)
+    data = os.urandom(96 * MIB)  # more than every socket buffer on the way can hold
     assert upload(client, image["id"], data).status_code == 204
     with client.get(f"/v2/images/{image['id']}/file", stream=True) as got:
         pieces = got.iter_content(MIB)
