@@ -438,11 +438,18 @@ def wait_until_reading_stdin(process, timeout=30):
         time.sleep(2)  # another architecture or no /proc/PID/syscall: a generous pause
 
 
+def _interruptible():
+    """A shell starting jobs in the background (as CI may) makes them ignore SIGINT, and the
+    child would inherit that: give the CLI the default disposition a terminal gives it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_exits_130(tmp_path):
     process = subprocess.Popen([CLI, "image-create", "--name", "never", "--disk-format", "raw",
                                 "--container-format", "bare"], stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               env=environment(tmp_path, "http://127.0.0.1:9"))
+                               env=environment(tmp_path, "http://127.0.0.1:9"),
+                               preexec_fn=_interruptible)
     wait_until_reading_stdin(process)  # it waits for the first bytes of image data
     process.send_signal(signal.SIGINT)
     process.wait(timeout=30)  # stdin stays open: closing it first would race the signal
