@@ -43,6 +43,8 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from processes import stop_process_group
+
 REPO = Path(__file__).resolve().parents[1]
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 SHOW_REQUESTS = 2000
@@ -219,16 +221,7 @@ class GlanceliteServer:
         return self.process.pid if self.process else None
 
     def stop(self):
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        stop_process_group(self.process)
 
 
 # -- server CPU, read from /proc ------------------------------------------------------------

@@ -90,6 +90,8 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from processes import stop_process_group
+
 REPO = Path(__file__).resolve().parents[1]
 MIB = 1 << 20
 GIB = 1 << 30
@@ -560,16 +562,7 @@ class OwnGlancelite:
         return self.process.pid
 
     def stop(self):
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        stop_process_group(self.process)
 
 
 # -- one service, one run ---------------------------------------------------------------------
@@ -740,16 +733,7 @@ class MotoServer:
                 "s3_store_thread_pools": threads}
 
     def stop(self):
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        stop_process_group(self.process)
 
 
 def plain_boto3_once(moto, client, source, chunk_mib, threads, run):

@@ -8,6 +8,7 @@ A denied image-scoped check answers 404 instead of 403 when the caller may not e
 """
 from collections.abc import Mapping
 
+from glancelite import access
 from glancelite.errors import Forbidden, NotFound
 
 _IMAGE_ATTRIBUTES = ("id", "name", "status", "owner", "visibility", "protected")
@@ -63,6 +64,12 @@ class Authorizer:
 
     def can_get(self, ctx, image):
         return self.allows(ctx, "get_image", image_target(ctx, image))
+
+    def may_see(self, ctx, image):
+        """Whether a loaded image (or None) exists for the caller: not deleted, visible
+        under the ownership rules and allowed by get_image."""
+        return (image is not None and not image.deleted and access.can_see(ctx, image)
+                and self.can_get(ctx, image))
 
     def require_for_image(self, ctx, image, name, message=None):
         """403 when `name` is denied on this image, 404 if get_image is denied too."""

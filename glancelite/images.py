@@ -51,8 +51,7 @@ class ImageService:
             self.leases.reap(image_id)  # a dead worker's upload: partial bytes go, back to queued
             db.session.rollback()
             image = db.session.get(Image, image_id, populate_existing=True)
-        if image is None or image.deleted or not access.can_see(ctx, image) \
-                or not self.authz.can_get(ctx, image):
+        if not self.authz.may_see(ctx, image):
             raise NotFound(not_found or f"No image found with ID {image_id}")
         return image
 
@@ -63,8 +62,7 @@ class ImageService:
         if image is not None and self.leases is not None and self.leases.expired(image):
             db.session.rollback()  # end the read, so that get() may reap the dead upload
             return self.get(ctx, image_id)
-        if image is None or image.deleted or not access.can_see(ctx, image) \
-                or not self.authz.can_get(ctx, image):
+        if not self.authz.may_see(ctx, image):
             raise NotFound(f"No image found with ID {image_id}")
         return image
 

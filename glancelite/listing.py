@@ -7,7 +7,6 @@ skips rows whatever the sort keys.
 """
 from dataclasses import dataclass
 
-from glancelite import access
 from glancelite.db import image_queries as sql
 from glancelite.db.models import Image, db
 from glancelite.errors import BadRequest
@@ -73,8 +72,7 @@ class ImageListing:
     def _marker(self, ctx, marker):
         """The marker must name an image the caller could GET (it need not be listed)."""
         image = db.session.get(Image, marker)
-        if image is None or image.deleted or not access.can_see(ctx, image) \
-                or not self.authz.can_get(ctx, image):
+        if not self.authz.may_see(ctx, image):
             raise BadRequest(f"No image found with ID {marker}")
         return image
 
