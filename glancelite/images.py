@@ -60,7 +60,6 @@ class ImageService:
         hottest request). An image with an expired upload lease goes through get()."""
         image = image_reads.read_image(image_id) if len(image_id) <= 36 else None
         if image is not None and self.leases is not None and self.leases.expired(image):
-            db.session.rollback()  # end the read, so that get() may reap the dead upload
             return self.get(ctx, image_id)
         if not self.authz.may_see(ctx, image):
             raise NotFound(f"No image found with ID {image_id}")
