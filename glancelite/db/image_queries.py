@@ -8,14 +8,15 @@ import operator
 
 from sqlalchemy import BigInteger, Integer, and_, false, literal, or_, select, true
 
-from glancelite.db.models import Image, ImageMember, ImageProperty, ImageTag, db
+from glancelite.db.image_reads import IMAGES, read_images
+from glancelite.db.models import Image, ImageMember, ImageProperty, ImageTag
 
 _OPERATORS = {"eq": operator.eq, "neq": operator.ne, "gt": operator.gt, "gte": operator.ge,
               "lt": operator.lt, "lte": operator.le}
 
 
 def _column(name):
-    return Image.__table__.c[name]
+    return IMAGES.c[name]
 
 
 def everything():
@@ -66,12 +67,12 @@ def compare(name, op, value):
 def page(criteria, order, after, limit):
     """Images meeting every criterion, sorted by `order` ((column, "asc"|"desc") pairs,
     ending in a unique column), strictly after the image `after` if given; at most
-    `limit`. Their tags, properties and locations come in batched queries (selectin)."""
-    statement = select(Image).where(*criteria)
+    `limit`, as plain rows with their tags, properties and locations (image_reads)."""
+    statement = select(IMAGES).where(*criteria)
     if after is not None:
         statement = statement.where(_after(order, after))
     statement = statement.order_by(*(_sorted(name, direction) for name, direction in order))
-    return db.session.scalars(statement.limit(limit)).all()
+    return read_images(statement.limit(limit))
 
 
 def _sorted(name, direction):

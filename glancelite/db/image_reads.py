@@ -1,11 +1,11 @@
-"""Read-only loading of one image as plain rows, for GET /v2/images/{id}.
+"""Read-only loading of images as plain rows, for showing and listing them.
 
-Showing an image is the most frequent request; building ORM objects for the row and its
-collections, and even building the SELECT, was most of its cost. So one statement, built
-once, returns the image row joined to (kind, a, b) rows for its properties, tags and
-locations, and the result has the attribute names of the ORM objects
-(image.properties[i].name, image.tags[i].value, image.locations[i].url), so access rules,
-policy targets and the view work on either.
+Showing an image is the most frequent request and a list may hold a thousand images;
+building ORM objects for each row and its collections was most of their cost. Here the
+image rows come from a Core SELECT and their properties, tags and locations from one
+UNION ALL of (image_id, kind, a, b) rows, and the result has the attribute names of the ORM
+objects (image.properties[i].name, image.tags[i].value, image.locations[i].url), so access
+rules, policy targets and the view work on either.
 """
 import json
 from types import SimpleNamespace
@@ -14,6 +14,8 @@ from sqlalchemy import Integer, Text, bindparam, cast, literal_column, null, sel
 
 from glancelite.db.models import Image, ImageLocation, ImageProperty, ImageTag, db
 
+IMAGES = Image.__table__
+_COLUMNS = tuple(column.key for column in IMAGES.columns)
 _PROPERTY, _TAG, _LOCATION = 0, 1, 2
 
 
@@ -21,29 +23,37 @@ def _constant(number):
     return literal_column(str(number), Integer)
 
 
-def _one_image_statement():
-    images = Image.__table__
+def _collections(matches):
+    """(image_id, kind, a, b, position) rows of the images whose id `matches` (a function
+    of a child table's image_id column giving a WHERE clause): each branch is filtered by
+    itself, so each uses its own index. Locations keep the order they were added in."""
     properties, tags, locations = (ImageProperty.__table__, ImageTag.__table__,
                                    ImageLocation.__table__)
+    return union_all(
+        select(properties.c.image_id.label("image_id"), _constant(_PROPERTY).label("kind"),
+               properties.c.name.label("a"), properties.c.value.label("b"),
+               _constant(0).label("position"))
+        .where(matches(properties.c.image_id)),
+        select(tags.c.image_id, _constant(_TAG), tags.c.value, cast(null(), Text), _constant(0))
+        .where(matches(tags.c.image_id)),
+        select(locations.c.image_id, _constant(_LOCATION), locations.c.url,
+               cast(locations.c.metadata, Text), locations.c.id)
+        .where(matches(locations.c.image_id)),
+    )
+
+
+def _one_image_statement():
+    """One round trip: the image row joined to each of its collection rows (or to one row
+    of NULLs when it has none)."""
     image_id = bindparam("image_id")
-    children = union_all(  # each branch filtered by the id itself, so each uses its index
-        select(_constant(_PROPERTY).label("kind"), properties.c.name.label("a"),
-               properties.c.value.label("b"), _constant(0).label("position"))
-        .where(properties.c.image_id == image_id),
-        select(_constant(_TAG), tags.c.value, cast(null(), Text), _constant(0))
-        .where(tags.c.image_id == image_id),
-        select(_constant(_LOCATION), locations.c.url, cast(locations.c.metadata, Text),
-               locations.c.id)
-        .where(locations.c.image_id == image_id),
-    ).subquery("children")
-    return (select(images, children.c.kind, children.c.a, children.c.b)
-            .select_from(images.outerjoin(children, true()))
-            .where(images.c.id == image_id)
-            .order_by(children.c.kind, children.c.position))
+    collections = _collections(lambda column: column == image_id).subquery("collections")
+    return (select(IMAGES, collections.c.kind, collections.c.a, collections.c.b)
+            .select_from(IMAGES.outerjoin(collections, true()))
+            .where(IMAGES.c.id == image_id)
+            .order_by(collections.c.kind, collections.c.position))
 
 
 _ONE_IMAGE = _one_image_statement()
-_IMAGE_COLUMNS = tuple(column.key for column in Image.__table__.columns)
 
 
 def read_image(image_id):
@@ -52,13 +62,36 @@ def read_image(image_id):
         rows = connection.execute(_ONE_IMAGE, {"image_id": image_id}).all()
     if not rows:
         return None
-    image = SimpleNamespace(**dict(zip(_IMAGE_COLUMNS, rows[0])),
-                            properties=[], tags=[], locations=[])
-    for *_image, kind, a, b in rows:
-        if kind == _PROPERTY:
-            image.properties.append(SimpleNamespace(name=a, value=b))
-        elif kind == _TAG:
-            image.tags.append(SimpleNamespace(value=a))
-        elif kind == _LOCATION:
-            image.locations.append(SimpleNamespace(url=a, meta_data=json.loads(b)))
+    image = _image(rows[0])
+    for *_image_columns, kind, a, b in rows:
+        _add(image, kind, a, b)
     return image
+
+
+def read_images(statement):
+    """The images a SELECT of the images table returns (in its order, within its limit),
+    each with its properties, tags and locations: two queries whatever the page size."""
+    page_ids = select(statement.with_only_columns(IMAGES.c.id).subquery().c.id)
+    collections = _collections(lambda column: column.in_(page_ids))
+    with db.engine.connect() as connection:
+        images = {row.id: _image(row) for row in connection.execute(statement)}
+        if images:
+            rows = connection.execute(collections.order_by("kind", "position"))
+            for image_id, kind, a, b, _position in rows:
+                if image_id in images:  # a row added since the page was read is left out
+                    _add(images[image_id], kind, a, b)
+    return list(images.values())
+
+
+def _image(row):
+    return SimpleNamespace(**dict(zip(_COLUMNS, row[:len(_COLUMNS)], strict=True)),
+                           properties=[], tags=[], locations=[])
+
+
+def _add(image, kind, a, b):
+    if kind == _PROPERTY:
+        image.properties.append(SimpleNamespace(name=a, value=b))
+    elif kind == _TAG:
+        image.tags.append(SimpleNamespace(value=a))
+    elif kind == _LOCATION:
+        image.locations.append(SimpleNamespace(url=a, meta_data=json.loads(b)))

@@ -197,3 +197,24 @@ def test_non_owner_cannot_touch_locations(locations_server):
     other = ApiClient(locations_server, project="other")
     response = other.patch(f"/v2/images/{image['id']}", [{"op": "remove", "path": "/locations/0"}])
     assert response.status_code == 403
+
+
+def test_list_entries_equal_show_documents_with_every_collection(locations_server):
+    """A list renders each image exactly as GET shows it: properties, tags and locations in
+    order, for an image with all of them and one with none."""
+    client = ApiClient(locations_server, project="lister")
+    full = raw_image(client, os_distro="debian", build="b7", tags=["gold", "beta"])
+    upload(client, full["id"], b"12345")
+    second = locations_server.datadir / "second-copy.img"
+    second.write_bytes(b"12345")
+    added = client.patch(f"/v2/images/{full['id']}", [
+        {"op": "add", "path": "/locations/-",
+         "value": {"url": f"file://{second}", "metadata": {"copy": 2}}}])
+    assert added.status_code == 200, added.text
+    bare = raw_image(client)
+    listed = {image["id"]: image for image in client.get("/v2/images?owner=lister").json()["images"]}
+    for image_id in (full["id"], bare["id"]):
+        assert listed[image_id] == client.get(f"/v2/images/{image_id}").json()
+    assert [loc["metadata"] for loc in listed[full["id"]]["locations"]][1] == {"copy": 2}
+    assert listed[full["id"]]["tags"] == ["beta", "gold"] and listed[bare["id"]]["tags"] == []
+    assert (listed[full["id"]]["os_distro"], listed[full["id"]]["build"]) == ("debian", "b7")
