@@ -4,7 +4,7 @@ Nothing here knows HTTP; failures are raised as glancelite.errors exceptions.
 """
 import uuid
 
-from sqlalchemy import update
+from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import joinedload
 
@@ -95,21 +95,27 @@ class ImageService:
         self._check_quota("properties", len(extra), self.property_quota)
 
         now = utcnow()
-        image = Image(id=body.get("id") or str(uuid.uuid4()), status="queued",
-                      visibility=visibility, owner=owner, protected=False, os_hidden=False,
-                      min_ram=0, min_disk=0, created_at=now, updated_at=now, deleted=False)
-        for key in _SETTABLE_CORE:
-            if key in body and key not in ("owner", "visibility"):
-                setattr(image, key, body[key])
-        image.properties = [ImageProperty(name=k, value=v) for k, v in extra.items()]
-        image.tags = [ImageTag(value=t) for t in tags]
-        db.session.add(image)
+        row = {"id": body.get("id") or str(uuid.uuid4()), "status": "queued",
+               "visibility": visibility, "owner": owner, "protected": False, "os_hidden": False,
+               "min_ram": 0, "min_disk": 0, "created_at": now, "updated_at": now,
+               "deleted": False}
+        row.update((key, body[key]) for key in _SETTABLE_CORE
+                   if key in body and key not in ("owner", "visibility"))
+        # Core INSERTs and a plain-row read back: building ORM objects and reloading them
+        # after the commit cost more than the whole rest of a create.
         try:
+            db.session.execute(insert(Image.__table__), [row])
+            if extra:
+                db.session.execute(insert(ImageProperty.__table__), [
+                    {"image_id": row["id"], "name": k, "value": v} for k, v in extra.items()])
+            if tags:
+                db.session.execute(insert(ImageTag.__table__),
+                                   [{"image_id": row["id"], "value": t} for t in tags])
             db.session.commit()
         except IntegrityError:
             db.session.rollback()
-            raise Conflict(f"Image ID {image.id} already exists!") from None
-        return image
+            raise Conflict(f"Image ID {row['id']} already exists!") from None
+        return image_reads.read_image(row["id"])
 
     # -- deleting ------------------------------------------------------------------------
 
