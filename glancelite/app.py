@@ -39,6 +39,8 @@ from glancelite.store.base import StoreUnavailable
 
 LOG = logging.getLogger("glancelite.api")
 _UNVERSIONED = ("/", "/versions")
+# Reason phrases as Glance (webob) sends them: "404 Not Found", not werkzeug's "404 NOT FOUND".
+_STATUS_LINES = {status.value: f"{status.value} {status.phrase}" for status in HTTPStatus}
 
 
 class DatabaseNotReady(Exception):
@@ -151,7 +153,7 @@ def _install_request_hooks(app, conf, authz):
     def finish(response):
         if request.path not in _UNVERSIONED:
             response.headers["X-Openstack-Request-Id"] = g.get("request_id", "")
-        response.status = f"{response.status_code} {HTTPStatus(response.status_code).phrase}"
+        response.status = _STATUS_LINES[response.status_code]
         if response.status_code >= 400 and _may_have_unread_body():
             # gunicorn drops a connection whose request body was not read; say so, so that
             # clients do not send their next request on it and get "connection reset"
