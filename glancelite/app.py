@@ -154,10 +154,6 @@ def _install_request_hooks(app, conf, authz):
         if request.path not in _UNVERSIONED:
             response.headers["X-Openstack-Request-Id"] = g.get("request_id", "")
         response.status = _STATUS_LINES[response.status_code]
-        if response.status_code >= 400 and _may_have_unread_body():
-            # gunicorn drops a connection whose request body was not read; say so, so that
-            # clients do not send their next request on it and get "connection reset"
-            response.headers["Connection"] = "close"
         elapsed = time.monotonic() - g.get("started", time.monotonic())
         LOG.info("%s %s %s %s %d %.1fms", g.get("request_id", "-"), request.remote_addr,
                  request.method, request.full_path.rstrip("?"), response.status_code,
@@ -167,10 +163,6 @@ def _install_request_hooks(app, conf, authz):
     @app.teardown_request
     def release(_exc):
         db.session.remove()
-
-
-def _may_have_unread_body():
-    return bool(request.content_length) or "chunked" in request.headers.get("Transfer-Encoding", "")
 
 
 def _install_error_handlers(app):

@@ -3,7 +3,8 @@
 hashlib releases the GIL on large buffers, so md5 and sha512 in two threads run at the
 speed of the slower one instead of their sum. Each thread is fed through a small bounded
 queue: memory stays at a few chunks and a slow hash slows the upload rather than
-buffering it.
+buffering it. The chunks are not copied: a caller reusing its buffers asks
+wait_hashed() before overwriting one.
 """
 import hashlib
 import queue
@@ -14,27 +15,46 @@ _QUEUE_DEPTH = 4
 
 
 class _HashThread(threading.Thread):
-    def __init__(self, algorithm):
+    def __init__(self, algorithm, progress):
         super().__init__(name=f"hash-{algorithm}", daemon=True)
         self.hasher = hashlib.new(algorithm, usedforsecurity=False)
         self.chunks = queue.Queue(maxsize=_QUEUE_DEPTH)
+        self.progress = progress  # a Condition, notified after every chunk
+        self.hashed = 0
+        self.finished = False
 
     def run(self):
-        while (chunk := self.chunks.get()) is not _DONE:
-            self.hasher.update(chunk)
+        try:
+            while (chunk := self.chunks.get()) is not _DONE:
+                self.hasher.update(chunk)
+                with self.progress:
+                    self.hashed += 1
+                    self.progress.notify_all()
+        finally:
+            with self.progress:  # a waiting producer must never wait on a dead thread
+                self.finished = True
+                self.progress.notify_all()
 
 
 class ParallelHashes:
     """Feed chunks with update(); hexdigests() waits for the threads and returns the digests."""
 
     def __init__(self, *algorithms):
-        self.threads = {algorithm: _HashThread(algorithm) for algorithm in algorithms}
+        self.progress = threading.Condition()
+        self.threads = {algorithm: _HashThread(algorithm, self.progress)
+                        for algorithm in algorithms}
         for thread in self.threads.values():
             thread.start()
 
     def update(self, chunk):
         for thread in self.threads.values():
             thread.chunks.put(chunk)
+
+    def wait_hashed(self, count):
+        """Block until every algorithm has hashed the first `count` chunks."""
+        with self.progress:
+            self.progress.wait_for(lambda: all(thread.hashed >= count or thread.finished
+                                               for thread in self.threads.values()))
 
     def _stop(self):
         for thread in self.threads.values():

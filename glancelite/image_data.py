@@ -48,7 +48,7 @@ class ImageDataService:
 
     # -- upload ----------------------------------------------------------------------------
 
-    def upload(self, ctx, image_id, read, expected_size, store=None):
+    def upload(self, ctx, image_id, readinto, expected_size, store=None):
         target = self.store.for_upload(store)  # X-Image-Meta-Store: unknown → 400 first
         image = self.images.get(ctx, image_id)
         self.images.authz.require_for_image(ctx, image, "upload_image")
@@ -61,15 +61,15 @@ class ImageDataService:
                              "saving data.")
         lease = self._claim(image)
         try:
-            self._upload(image, lease, read, expected_size, target)
+            self._upload(image, lease, readinto, expected_size, target)
         finally:
             self.leases.drop(lease)
 
-    def _upload(self, image, lease, read, expected_size, target):
+    def _upload(self, image, lease, readinto, expected_size, target):
         image_id = image.id
         hashes = ParallelHashes("md5", self.hash_algorithm)
         sniffer = formats.FormatSniffer()
-        chunks = lease.watch(sniffer.watch(metered_chunks(read, hashes, expected_size,
+        chunks = lease.watch(sniffer.watch(metered_chunks(readinto, hashes, expected_size,
                                                           self.size_cap)))
         try:
             blob = target.add(image_id, chunks, size_hint=expected_size)

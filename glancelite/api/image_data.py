@@ -9,6 +9,7 @@ from werkzeug.http import parse_content_range_header, parse_range_header, quote_
 
 from glancelite.api import ctx, services
 from glancelite.api.body import reject_body
+from glancelite.api.body_reader import body_reader
 from glancelite.errors import BadRequest, RangeNotSatisfiable, UnsupportedMediaType
 
 bp = Blueprint("image_data", __name__, url_prefix="/v2/images")
@@ -40,8 +41,10 @@ def upload(image_id):
     if media_type != OCTET_STREAM:
         raise UnsupportedMediaType(f"The request media type {media_type} is not supported by "
                                    f"this server.")
-    services()["data"].upload(ctx(), image_id, request.environ["wsgi.input"].read,
-                              _expected_size(), store=request.headers.get("X-Image-Meta-Store"))
+    expected_size = _expected_size()
+    readinto = body_reader(request.environ, request.content_length)
+    services()["data"].upload(ctx(), image_id, readinto, expected_size,
+                              store=request.headers.get("X-Image-Meta-Store"))
     return "", 204
 
 

@@ -28,7 +28,9 @@ class Store(Protocol):
 
     def add(self, image_id: str, chunks: Iterable[bytes], size_hint: int | None = None) -> StoredBlob:
         """Write all chunks; visible only when complete. Any exception leaves nothing behind.
-        `size_hint`: the size the client announced, if any (S3 sizes its parts by it)."""
+        A chunk is valid only until the next one is taken (its buffer is reused): a store
+        that keeps bytes for later must copy them. `size_hint`: the size the client
+        announced, if any (S3 sizes its parts by it)."""
 
     def url_for(self, image_id: str) -> str:
         """The URL `add` stores an image's own bytes under (only these are ever deleted)."""

@@ -18,17 +18,19 @@ from glancelite.store.base import StoredBlob, StoreFull, StoreUnavailable
 
 PART_SUFFIX = ".part"
 # Start writing dirty pages out every 16 MiB while the upload runs, so the final fsync finds
-# little left to do instead of the whole image (about 0.5 s of wall time per GiB).
+# little left to do instead of the whole image (about 0.5 s of wall time per GiB); with
+# drop_behind, the step before is then waited for and dropped from the page cache.
 WRITEBACK_STEP = 16 << 20
-_SYNC_FILE_RANGE_WRITE = 2
+_SYNC_FILE_RANGE_WAIT_BEFORE, _SYNC_FILE_RANGE_WRITE, _SYNC_FILE_RANGE_WAIT_AFTER = 1, 2, 4
 _IMAGE_ID = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
 class FilesystemStore:
     name = "file"
 
-    def __init__(self, datadir, file_perm=0, metadata_file=None):
+    def __init__(self, datadir, file_perm=0, metadata_file=None, drop_behind=True):
         self.datadir = os.path.realpath(datadir)
+        self.drop_behind = drop_behind
         self.file_perm = file_perm
         self.metadata = _load_metadata(metadata_file) if metadata_file else {}
         os.makedirs(self.datadir, exist_ok=True)
@@ -42,20 +44,10 @@ class FilesystemStore:
     def add(self, image_id, chunks, size_hint=None):
         final = self._path(image_id)
         temporary = os.path.join(self.datadir, f".{image_id}.{uuid.uuid4().hex}{PART_SUFFIX}")
-        size = 0
         try:
             fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
             try:
-                flushed = 0
-                for chunk in chunks:
-                    view = memoryview(chunk)
-                    while view:
-                        written = os.write(fd, view)
-                        view = view[written:]
-                    size += len(chunk)
-                    if size - flushed >= WRITEBACK_STEP:
-                        _start_writeback(fd, flushed, size - flushed)
-                        flushed = size
+                size = self._write(fd, chunks)
                 os.fsync(fd)
                 if self.file_perm:
                     os.fchmod(fd, self.file_perm)
@@ -69,6 +61,22 @@ class FilesystemStore:
                 raise _store_error(exc) from exc
             raise
         return StoredBlob(url=self.url_for(image_id), size=size, metadata=dict(self.metadata))
+
+    def _write(self, fd, chunks):
+        """Write every chunk; the bytes written."""
+        size = previous = flushed = 0
+        for chunk in chunks:
+            view = memoryview(chunk)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            size += len(chunk)
+            if size - flushed >= WRITEBACK_STEP:
+                _start_writeback(fd, flushed, size - flushed)
+                if self.drop_behind and flushed:
+                    _drop_written(fd, previous, flushed - previous)
+                previous, flushed = flushed, size
+        return size
 
     def blob_owner(self, url):
         """The image whose own bytes a URL holds (files named by an image id), else None."""
@@ -143,6 +151,16 @@ def _start_writeback(fd, offset, length):
     the fsync before the rename is what makes the image durable)."""
     if _SYNC_FILE_RANGE is not None:
         _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WRITE)
+
+
+def _drop_written(fd, offset, length):
+    """Wait until a range is on disk, then let the kernel reuse its pages (clean pages only
+    can be dropped, hence the wait; where sync_file_range is missing this only advises)."""
+    if _SYNC_FILE_RANGE is not None:
+        _SYNC_FILE_RANGE(fd, offset, length, _SYNC_FILE_RANGE_WAIT_BEFORE
+                         | _SYNC_FILE_RANGE_WRITE | _SYNC_FILE_RANGE_WAIT_AFTER)
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
 
 
 def _fsync_directory(path):

@@ -252,7 +252,8 @@ def _make(kind, options, where, section):
         if kind == "file":
             perm = int(options["filesystem_store_file_perm"], 8)
             return FilesystemStore(options["filesystem_store_datadir"], perm,
-                                   options["filesystem_store_metadata_file"])
+                                   options["filesystem_store_metadata_file"],
+                                   drop_behind=options["filesystem_store_drop_behind"])
         return S3Store(
             host=options["s3_store_host"], access_key=options["s3_store_access_key"],
             secret_key=options["s3_store_secret_key"], bucket=options["s3_store_bucket"],

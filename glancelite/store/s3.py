@@ -165,7 +165,7 @@ class S3Store:
         client = self._s3()
         self._ensure_bucket(client)
         plan = PartPlan(self.chunk_size, size_hint)
-        # A part is gathered as the chunks themselves and joined once when it is full:
+        # A part is gathered as copies of the chunks and joined once when it is full:
         # one exact-size allocation per part, which the allocator reuses from part to part
         # (a growing bytearray leaves a trail of freed smaller blocks behind it).
         upload, pending, filled, size = None, [], 0, 0
@@ -176,7 +176,7 @@ class S3Store:
                 while view:
                     wanted = plan.size(upload.next_number if upload else 1)
                     taken = min(len(view), wanted - filled)
-                    pending.append(view[:taken])
+                    pending.append(bytes(view[:taken]))  # chunks are only lent (store.base)
                     filled += taken
                     view = view[taken:]
                     if filled == wanted:

@@ -1,8 +1,13 @@
 """Upload and download of image data over real HTTP, on each database with each store:
 the filesystem and S3 (moto's server on loopback, reached with boto3 over HTTP)."""
 import hashlib
+import http.client
+import json
+import os
+import socket
 import threading
 import time
+from urllib.parse import urlparse
 
 import pytest
 
@@ -332,3 +337,59 @@ def test_delete_during_upload_leaves_neither_row_nor_bytes(server, project_clien
     assert result["upload"] == 410
     assert client.get(f"/v2/images/{image['id']}").status_code == 404
     assert not blobs_of(server, image["id"])
+
+
+class _SharedReader:
+    """One buffered reader for several http.client responses on one connection."""
+
+    def __init__(self, sock):
+        self.file = sock.makefile("rb")
+
+    def makefile(self, *_args, **_kwargs):
+        return self
+
+    def __getattr__(self, name):
+        return getattr(self.file, name)
+
+    def close(self):  # http.client closes its reader after each body; the next one needs it
+        pass
+
+
+def pipelined(base_url, project, requests):
+    """Send (method, path, body, headers) requests back to back on one connection, then read
+    the (status, body) of each answer in order."""
+    url = urlparse(base_url)
+    identity = {"X-Identity-Status": "Confirmed", "X-Roles": "member", "X-Project-Id": project}
+    wire = b""
+    for method, path, body, headers in requests:
+        lines = [f"{method} {path} HTTP/1.1", f"Host: {url.netloc}",
+                 f"Content-Length: {len(body)}"]
+        lines += [f"{k}: {v}" for k, v in {**identity, **headers}.items()]
+        wire += ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+    with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+        sock.sendall(wire)
+        reader = _SharedReader(sock)
+        answers = []
+        for _request in requests:
+            response = http.client.HTTPResponse(reader)
+            response.begin()
+            answers.append((response.status, response.read()))
+        return answers
+
+
+def test_pipelined_requests_after_uploads_are_answered_in_order(server, project_client):
+    """An upload body is read to its end and not a byte further, and a refused upload's
+    body is skipped: the next request on the connection is served as sent."""
+    client = project_client()
+    image = new_image(client)
+    data = os.urandom(3 * MIB + 17)
+    path = f"/v2/images/{image['id']}"
+    answers = pipelined(server, client.project, [
+        ("PUT", f"{path}/file", data, OCTET),
+        ("GET", path, b"", {}),
+        ("PUT", f"{path}/file", b"second body, refused: the image is active", OCTET),
+        ("GET", f"{path}/file", b"", {}),
+    ])
+    assert [status for status, _body in answers] == [204, 200, 409, 200]
+    assert json.loads(answers[1][1])["checksum"] == hashlib.md5(data).hexdigest()
+    assert answers[3][1] == data
