@@ -4,7 +4,7 @@ the machine's raw limits, all measured in the same run.
 
     .venv/bin/python bench/transfer.py [--size-mib 1024] [--runs 3]
                                        [--glance-url http://127.0.0.1:9393 --glance-pgid PGID]
-                                       [--chunked] [--json FILE]
+                                       [--chunked] [--keep-cache] [--json FILE]
                                        [--profile DIR [--profile-native]]
                                        [--s3 [--s3-size-mib 256] [--s3-chunk-mib 10]
                                              [--s3-threads 10]]
@@ -1054,6 +1054,9 @@ def parse_args(argv=None):
     parser.add_argument("--glance-url", help="a Glance v2 endpoint on loopback to compare with")
     parser.add_argument("--glance-pgid", type=int,
                         help="process group of that Glance, for its CPU and RSS figures")
+    parser.add_argument("--keep-cache", action="store_true",
+                        help="filesystem_store_drop_behind = false: uploads stay in the page "
+                             "cache, so the download reads from memory instead of the disk")
     parser.add_argument("--chunked", action="store_true",
                         help="upload with Transfer-Encoding: chunked (glanceclient's way)")
     parser.add_argument("--json", metavar="FILE", help="also write all figures to FILE")
@@ -1109,6 +1112,8 @@ def main(argv=None):
         digests = make_test_file(source, args.size_mib)
         log("starting glancelite-api (2 workers) ...")
         server = OwnGlancelite(workdir / "glancelite")
+        if args.keep_cache:
+            server.store["filesystem_store_drop_behind"] = "false"
         server.directory.mkdir()
         server.start()
         targets.append(Target("glancelite", server.url, server.pgid, own=True))
