@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from glancelite.server import LOG_FLUSH_SECONDS
 from tests.support.server import BIN, ApiClient, running_server
 
 CLI = str(BIN / "glancelite")
@@ -113,8 +114,16 @@ def new_image(api, data=None, **fields):
     return image["id"]
 
 
-def server_log_lines(server, needle):
-    return [line for line in server.log_path.read_text().splitlines() if needle in line]
+def server_log_lines(server, needle, settle=3.0):
+    """Lines of the server log holding `needle`; workers write their log about once a
+    second, so the log is read again until it stops growing or `settle` seconds pass."""
+    deadline, seen = time.monotonic() + settle, None
+    while True:
+        text = server.log_path.read_text()
+        if text == seen or time.monotonic() > deadline:
+            return [line for line in text.splitlines() if needle in line]
+        seen = text
+        time.sleep(LOG_FLUSH_SECONDS * 1.6)
 
 
 # -- metadata ---------------------------------------------------------------------------------
