@@ -3,14 +3,17 @@
 Showing an image is the most frequent request and a list may hold a thousand images;
 building ORM objects for each row and its collections was most of their cost. Here the
 image rows come from a Core SELECT and their properties, tags and locations from one
-UNION ALL of (image_id, kind, a, b) rows, and the result has the attribute names of the ORM
+UNION ALL of (image_id, kind, a, b) rows (for one image: packed into its row as JSON), and
+the result has the attribute names of the ORM
 objects (image.properties[i].name, image.tags[i].value, image.locations[i].url), so access
 rules, policy targets and the view work on either.
 """
 import json
 from types import SimpleNamespace
 
-from sqlalchemy import Integer, Text, bindparam, cast, literal_column, null, select, true, union_all
+from sqlalchemy import Integer, Text, bindparam, cast, literal_column, null, select, union_all
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from glancelite.db.models import Image, ImageLocation, ImageProperty, ImageTag, db
 
@@ -42,15 +45,32 @@ def _collections(matches):
     )
 
 
+class _JsonRows(FunctionElement):
+    """Aggregate: a JSON array (as text) holding one JSON array of the arguments per row, in
+    no particular order; NULL (PostgreSQL) or [] (SQLite) without rows."""
+    inherit_cache = True
+    name = "json_rows"
+    type = Text()
+
+
+@compiles(_JsonRows, "sqlite")
+def _json_rows_sqlite(element, compiler, **kw):
+    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
+
+
+@compiles(_JsonRows, "postgresql")
+def _json_rows_postgresql(element, compiler, **kw):
+    return f"CAST(json_agg(json_build_array({compiler.process(element.clauses, **kw)})) AS TEXT)"
+
+
 def _one_image_statement():
-    """One round trip: the image row joined to each of its collection rows (or to one row
-    of NULLs when it has none)."""
+    """One round trip and one row: the image row and its collections packed as JSON (each
+    row handed over to Python costs more than the row itself)."""
     image_id = bindparam("image_id")
     collections = _collections(lambda column: column == image_id).subquery("collections")
-    return (select(IMAGES, collections.c.kind, collections.c.a, collections.c.b)
-            .select_from(IMAGES.outerjoin(collections, true()))
-            .where(IMAGES.c.id == image_id)
-            .order_by(collections.c.kind, collections.c.position))
+    packed = select(_JsonRows(collections.c.kind, collections.c.a, collections.c.b,
+                              collections.c.position)).scalar_subquery()
+    return select(IMAGES, packed.label("collections")).where(IMAGES.c.id == image_id)
 
 
 _ONE_IMAGE = _one_image_statement()
@@ -59,11 +79,12 @@ _ONE_IMAGE = _one_image_statement()
 def read_image(image_id):
     """The image with its properties, tags and locations, or None."""
     with db.engine.connect() as connection:  # no ORM session: nothing here is written
-        rows = connection.execute(_ONE_IMAGE, {"image_id": image_id}).all()
-    if not rows:
+        row = connection.execute(_ONE_IMAGE, {"image_id": image_id}).first()
+    if row is None:
         return None
-    image = _image(rows[0])
-    for *_image_columns, kind, a, b in rows:
+    image = _image(row)
+    for kind, a, b, _position in sorted(json.loads(row.collections or "[]"),
+                                        key=lambda item: (item[0], item[3])):
         _add(image, kind, a, b)
     return image
 

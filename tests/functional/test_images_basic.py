@@ -32,6 +32,21 @@ def test_create_returns_201_location_and_full_document(project_client, server):
     assert shown.json() == image
 
 
+def test_awkward_property_values_and_tags_come_back_exactly(project_client):
+    """Shown images carry their properties and tags packed as JSON by the database: quotes,
+    backslashes, newlines, non-ASCII and long values must survive the trip unchanged."""
+    client = project_client()
+    properties = {"quoted": 'say "hi"', "backslash": "C:\\dir\\x", "lines": "a\nb\tc",
+                  "unicode": "Zürich – 東京 🚀", "json_like": '[1, {"a": null}]', "empty": "",
+                  "long": "v" * 65535}
+    tags = ["t\"1", "ünï", "a b"]
+    created = client.create_image(disk_format="raw", container_format="bare", tags=tags,
+                                  **properties)
+    for document in (created, client.get(f"/v2/images/{created['id']}").json()):
+        assert {key: document[key] for key in properties} == properties
+        assert document["tags"] == sorted(tags)
+
+
 def test_create_with_own_id_and_duplicate_id_conflicts(project_client):
     client = project_client()
     image_id = str(uuid.uuid4())
