@@ -4,9 +4,9 @@ Showing an image is the most frequent request and a list may hold a thousand ima
 building ORM objects for each row and its collections was most of their cost. Here the
 image rows come from a Core SELECT and their properties, tags and locations from one
 UNION ALL of (image_id, kind, a, b) rows (for one image: packed into its row as JSON), and
-the result has the attribute names of the ORM
-objects (image.properties[i].name, image.tags[i].value, image.locations[i].url), so access
-rules, policy targets and the view work on either.
+the result has the attribute names of the ORM objects (image.properties[i].name,
+image.tags[i].value, image.locations[i].url), so access rules, policy targets and the view
+work on either.
 """
 import json
 from types import SimpleNamespace
