@@ -76,9 +76,12 @@ def _batch_log_writes():
         batch = logging.handlers.MemoryHandler(LOG_BUFFER_RECORDS, logging.WARNING, target)
         root.addHandler(batch)
         batches.append(batch)
+
+    def flush():
+        for batch in batches:
+            batch.flush()
     flusher = Housekeeping()
-    for batch in batches:
-        flusher.every("log flush", LOG_FLUSH_SECONDS, batch.flush)
+    flusher.every("log flush", LOG_FLUSH_SECONDS, flush)
     flusher.start()
 
 
