@@ -590,7 +590,6 @@ def transfer_once(target, curl, source, digests, chunked, run, verify=True, back
     per GiB during each transfer are recorded too, as upload_backend_cpu and
     download_backend_cpu."""
     size = os.path.getsize(source)
-    gib = size / GIB
     image = target.api.call("POST", "/v2/images", {
         "name": f"bench-transfer-{run}", "disk_format": "raw", "container_format": "bare"})
     image_id = image["id"]
@@ -610,18 +609,11 @@ def transfer_once(target, curl, source, digests, chunked, run, verify=True, back
             figures["idle_cpu_pct"] = 100 * (sum(cpu_seconds(pids)) - before) / IDLE_PROBE_SECONDS
         with ServerWatch(backend) as behind, ServerWatch(target.pgid, reset_hwm=target.own) as watch:
             up = curl(target.api.file_url(image_id), "-T", str(source), headers=headers)
-        if behind.cpu is not None:
-            figures["upload_backend_cpu"] = behind.cpu / gib
         # (chunked: curl counts the chunk framing too; the image's size is checked below)
         if up["status"] != 204 or up["uploaded"] < size:
             raise RuntimeError(f"{target.name} upload: HTTP {up['status']}, "
                                f"{up['uploaded']} of {size} bytes sent")
-        figures.update(upload_mibps=size / MIB / up["seconds"],
-                       upload_client_cpu=up["client_cpu"] / gib)
-        if watch.cpu is not None:  # a process group to watch was given
-            figures["upload_rss_mib"] = watch.max_growth_mib
-            figures["upload_cpu"] = watch.cpu / gib
-            figures["upload_cpu_sys"] = watch.cpu_system / gib
+        figures.update(_transfer_figures("upload", size, up, watch, behind))
 
         shown = target.api.call("GET", f"/v2/images/{image_id}")
         if shown["status"] != "active" or shown["size"] != size or shown["checksum"] != digests[0]:
@@ -634,17 +626,10 @@ def transfer_once(target, curl, source, digests, chunked, run, verify=True, back
         os.sync()
         with ServerWatch(backend) as behind, ServerWatch(target.pgid, reset_hwm=target.own) as watch:
             down = curl(target.api.file_url(image_id), headers=IDENTITY)
-        if behind.cpu is not None:
-            figures["download_backend_cpu"] = behind.cpu / gib
         if down["status"] != 200 or down["downloaded"] != size:
             raise RuntimeError(f"{target.name} download: HTTP {down['status']}, "
                                f"{down['downloaded']} of {size} bytes received")
-        figures.update(download_mibps=size / MIB / down["seconds"],
-                       download_client_cpu=down["client_cpu"] / gib)
-        if watch.cpu is not None:  # a process group to watch was given
-            figures["download_rss_mib"] = watch.max_growth_mib
-            figures["download_cpu"] = watch.cpu / gib
-            figures["download_cpu_sys"] = watch.cpu_system / gib
+        figures.update(_transfer_figures("download", size, down, watch, behind))
 
         if verify:  # untimed: the bytes served are the bytes uploaded
             got = target.api.hash_download(image_id)
@@ -795,6 +780,22 @@ def plain_boto3_once(moto, client, source, chunk_mib, threads, run):
 
 
 # -- profile -----------------------------------------------------------------------------------
+
+
+def _transfer_figures(direction, size, result, watch, behind):
+    """MiB/s and CPU-s/GiB of one transfer (`direction`: upload or download), from curl's
+    result and the watches on the server and the store behind it."""
+    gib = size / GIB
+    figures = {f"{direction}_mibps": size / MIB / result["seconds"],
+               f"{direction}_client_cpu": result["client_cpu"] / gib}
+    if behind.cpu is not None:
+        figures[f"{direction}_backend_cpu"] = behind.cpu / gib
+    if watch.cpu is not None:  # a process group to watch was given
+        figures[f"{direction}_rss_mib"] = watch.max_growth_mib
+        figures[f"{direction}_cpu"] = watch.cpu / gib
+        figures[f"{direction}_cpu_sys"] = watch.cpu_system / gib
+    return figures
+
 
 def profile_glancelite(target, curl, source, chunked, directory, native=False, top=15):
     """One upload and one download under py-spy; prints the hottest file:line by self samples."""
