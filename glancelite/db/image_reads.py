@@ -7,7 +7,13 @@ UNION ALL of (image_id, kind, a, b) rows (for one image: packed into its row as 
 the result has the attribute names of the ORM objects (image.properties[i].name,
 image.tags[i].value, image.locations[i].url), so access rules, policy targets and the view
 work on either.
+
+Showing one image skips SQLAlchemy's execution layer too (`_PreparedRead`): with several
+request threads, each Python step between the driver's GIL releases is paid again by
+every thread waiting for the GIL, and Core's per-execution bookkeeping tripled the cost of
+a show's query under load (bench/README.md, "Metadata hotspots").
 """
+import functools
 import json
 from types import SimpleNamespace
 
@@ -73,17 +79,52 @@ def _one_image_statement():
     return select(IMAGES, packed.label("collections")).where(IMAGES.c.id == image_id)
 
 
+class _PreparedRead:
+    """A SELECT compiled once for a dialect and run on a pooled DBAPI connection: the SQL
+    text, the order of its parameters, and the converters SQLAlchemy would apply to each
+    result column (SQLite keeps datetimes as text and booleans as integers)."""
+
+    def __init__(self, statement, dialect):
+        compiled = statement.compile(dialect=dialect)
+        self.sql = compiled.string
+        self.positions = compiled.positiontup if compiled.positional else None
+        self.converters = [column.type.dialect_impl(dialect).result_processor(dialect, None)
+                           for column in statement.selected_columns]
+
+    def first(self, engine, params):
+        """The first result row as a tuple of converted values, or None."""
+        if self.positions is not None:
+            params = tuple(params[name] for name in self.positions)
+        connection = engine.raw_connection()  # checked in again (and rolled back) on close
+        try:
+            cursor = connection.cursor()
+            cursor.execute(self.sql, params)
+            row = cursor.fetchone()
+            cursor.close()
+        finally:
+            connection.close()
+        if row is None:
+            return None
+        return tuple(value if convert is None or value is None else convert(value)
+                     for convert, value in zip(self.converters, row, strict=True))
+
+
 _ONE_IMAGE = _one_image_statement()
+
+
+@functools.cache
+def _one_image_read(dialect):
+    return _PreparedRead(_ONE_IMAGE, dialect)
 
 
 def read_image(image_id):
     """The image with its properties, tags and locations, or None."""
-    with db.engine.connect() as connection:  # no ORM session: nothing here is written
-        row = connection.execute(_ONE_IMAGE, {"image_id": image_id}).first()
+    engine = db.engine  # no ORM session: nothing here is written
+    row = _one_image_read(engine.dialect).first(engine, {"image_id": image_id})
     if row is None:
         return None
     image = _image(row)
-    for kind, a, b, _position in sorted(json.loads(row.collections or "[]"),
+    for kind, a, b, _position in sorted(json.loads(row[-1] or "[]"),
                                         key=lambda item: (item[0], item[3])):
         _add(image, kind, a, b)
     return image
