@@ -1,4 +1,5 @@
 """Create, show and delete images; the image document; errors for bad create bodies."""
+import re
 import uuid
 
 import pytest
@@ -7,6 +8,8 @@ CORE_KEYS = {"name", "disk_format", "container_format", "visibility", "size", "v
              "status", "checksum", "protected", "min_ram", "min_disk", "owner", "os_hidden",
              "os_hash_algo", "os_hash_value", "id", "created_at", "updated_at", "tags", "self",
              "file", "schema"}
+# What Glance sends: "req-" and a version 4 UUID.
+REQUEST_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 
 def test_create_returns_201_location_and_full_document(project_client, server):
@@ -26,10 +29,12 @@ def test_create_returns_201_location_and_full_document(project_client, server):
     assert image["created_at"] == image["updated_at"]
     assert image["created_at"].endswith("Z") and "." not in image["created_at"]
     assert image["self"] == f"/v2/images/{image['id']}"
-    assert response.headers["X-Openstack-Request-Id"].startswith("req-")
+    assert REQUEST_ID.match(response.headers["X-Openstack-Request-Id"])
     shown = client.get(f"/v2/images/{image['id']}")
     assert shown.status_code == 200
     assert shown.json() == image
+    assert REQUEST_ID.match(shown.headers["X-Openstack-Request-Id"])
+    assert shown.headers["X-Openstack-Request-Id"] != response.headers["X-Openstack-Request-Id"]
 
 
 def test_awkward_property_values_and_tags_come_back_exactly(project_client):
