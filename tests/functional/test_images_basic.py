@@ -26,6 +26,8 @@ def test_create_returns_201_location_and_full_document(project_client, server):
     assert image["owner"] == client.project
     assert sorted(image["tags"]) == ["a", "b"]
     assert image["size"] is None and image["checksum"] is None
+    assert image["protected"] is False and image["os_hidden"] is False  # not SQLite's 0
+    assert image["min_ram"] == 0 and image["min_disk"] == 0
     assert image["created_at"] == image["updated_at"]
     assert image["created_at"].endswith("Z") and "." not in image["created_at"]
     assert image["self"] == f"/v2/images/{image['id']}"
