@@ -10,3 +10,5 @@
 # keepalive = 5
 # accesslog = None       # glancelite logs one line per request itself
 # errorlog = "-"
+# control_socket_disable = False            # for gunicornc; then give each instance its own
+# control_socket = "/run/glancelite/gunicorn.ctl"   # path (the default is shared per user)

@@ -30,6 +30,9 @@ GUNICORN_DEFAULTS = {
     # glancelite logs one line per request itself, with the request id
     "accesslog": None,
     "errorlog": "-",
+    # gunicorn >= 25.1 opens a control socket at one path per user (~/.gunicorn/gunicorn.ctl),
+    # which a second instance, or any other gunicorn app of the same user, takes over
+    "control_socket_disable": True,
 }
 
 
@@ -48,7 +51,8 @@ class GlanceliteServer(BaseApplication):
 
     def load_config(self):
         for name, value in GUNICORN_DEFAULTS.items():
-            self.cfg.set(name, value)
+            if name in self.cfg.settings:  # older gunicorns lack some settings
+                self.cfg.set(name, value)
         if self.gunicorn_file and os.path.exists(self.gunicorn_file):
             for name, value in runpy.run_path(self.gunicorn_file).items():
                 if name in self.cfg.settings and value is not None:

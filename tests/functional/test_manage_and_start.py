@@ -78,3 +78,24 @@ def test_config_file_from_environment(tmp_path, database_url_factory):
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=15)
+
+
+def test_no_control_socket_in_the_shared_home_directory(tmp_path, database_url_factory):
+    """gunicorn's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl):
+    a second instance, or any other gunicorn app of the same user, would take it over."""
+    config, port = write_config(tmp_path, database_url_factory("sqlite"))
+    assert run_manage(config, "db", "sync").returncode == 0
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {name: value for name, value in os.environ.items() if name != "XDG_RUNTIME_DIR"}
+    process = subprocess.Popen([str(BIN / "glancelite-api"), "--config-file", str(config)],
+                               env={**env, "HOME": str(home)}, cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=(tmp_path / "log").open("w"),
+                               start_new_session=True)
+    try:
+        wait_until_up(f"http://127.0.0.1:{port}", process, tmp_path / "log")
+        assert not (home / ".gunicorn").exists()
+        assert "Control socket" not in (tmp_path / "log").read_text()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
