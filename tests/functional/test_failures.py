@@ -211,6 +211,7 @@ def test_dropped_database_connections_are_replaced_without_errors(database_url_f
                 if created.status_code != 201:
                     continue
                 path = f"/v2/images/{created.json()['id']}"
+                statuses.append(client.get(path).status_code)
                 statuses.append(client.put(f"{path}/file", data=b"data", headers=OCTET).status_code)
                 statuses.append(client.get(f"{path}/file").status_code)
                 statuses.append(client.get("/v2/images?limit=5").status_code)
