@@ -1,6 +1,5 @@
 """glancelite-manage db sync/version and glancelite-api start-up failures, as an operator sees them."""
 import os
-import signal
 import subprocess
 from pathlib import Path
 
@@ -8,7 +7,7 @@ import pytest
 import requests
 
 from glancelite.db import migrate
-from tests.support.server import BIN, REPO, run_manage, wait_until_up, write_config
+from tests.support.server import BIN, REPO, run_manage, stop_server, wait_until_up, write_config
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -76,8 +75,7 @@ def test_config_file_from_environment(tmp_path, database_url_factory):
         wait_until_up(f"http://127.0.0.1:{port}", process, tmp_path / "log")
         assert requests.get(f"http://127.0.0.1:{port}/versions").status_code == 200
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
+        stop_server(process)
 
 
 def test_no_control_socket_in_the_shared_home_directory(tmp_path, database_url_factory):
@@ -97,5 +95,4 @@ def test_no_control_socket_in_the_shared_home_directory(tmp_path, database_url_f
         assert not (home / ".gunicorn").exists()
         assert "Control socket" not in (tmp_path / "log").read_text()
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
+        stop_server(process)
