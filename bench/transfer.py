@@ -39,7 +39,10 @@ the limits and the services see the same machine state):
 
 The client is curl (C, 100 KiB buffers, into /dev/null): it needs a small fraction of a core,
 where a Python client would take a core's worth of CPU away from a 2-core server. The
-client's CPU time is printed too, so its share is visible. `Expect: 100-continue` is
+client's CPU time is printed too, so its share is visible. Under the upload target the
+report adds the CPU ceiling of any upload on this machine: the cores divided by the CPU
+that receiving (the sink), both hashes and curl need per GiB - when the hashes are the lower
+limit, an upload cannot beat that ratio however cheap its write is. `Expect: 100-continue` is
 switched off (glanceclient and openstacksdk do not send it); --chunked uploads with
 `Transfer-Encoding: chunked` (what glanceclient does) instead of Content-Length.
 
@@ -932,7 +935,8 @@ def report(args, limits, targets, load_samples, started_at):
                            f["upload_rss_mib"], "MiB", aggregate=max)
         m["down_rss"] = line(f"{target.name} peak RSS growth download (max of runs)",
                              f["download_rss_mib"], "MiB", aggregate=max)
-        line(f"{target.name} client (curl) CPU upload", f["upload_client_cpu"], "CPU-s/GiB", 2)
+        m["up_client_cpu"] = line(f"{target.name} client (curl) CPU upload",
+                                  f["upload_client_cpu"], "CPU-s/GiB", 2)
         line(f"{target.name} client (curl) CPU download", f["download_client_cpu"],
              "CPU-s/GiB", 2)
         busy = line(f"{target.name} server CPU while not sent anything", f["idle_cpu_pct"],
@@ -953,6 +957,13 @@ def report(args, limits, targets, load_samples, started_at):
     out(f"  upload speed   {lite['up']:.1f} MiB/s = {ratio:.2f} x min(disk {disk:.1f}, hash "
         f"{hashed:.1f})   target >= {UPLOAD_FRACTION_TARGET:.2f}   "
         f"{verdict(results['upload_speed'])}")
+    # The limits are measured alone, but an upload shares the cores with the client, and any
+    # server must at least receive and hash every byte: above this no upload can go here.
+    cores = os.cpu_count()
+    ceiling = cores * 1024 / (cpu_hash + cpu_sink + lite["up_client_cpu"])
+    out(f"    (CPU ceiling of any upload, every core busy and the write free: {cores} / (hash "
+        f"{cpu_hash:.2f} + receive {cpu_sink:.2f} + curl {lite['up_client_cpu']:.2f} "
+        f"CPU-s/GiB) = {ceiling:.0f} MiB/s = {ceiling / floor:.2f} x min(disk, hash))")
     results["upload_cpu"] = None if lite["up_cpu"] is None else lite["up_cpu"] <= UPLOAD_CPU_TARGET
     out(f"  upload CPU     {fmt(lite['up_cpu'], 2)} CPU-s/GiB   target <= {UPLOAD_CPU_TARGET:.1f}"
         f"   {verdict(results['upload_cpu'])}")
