@@ -1,13 +1,22 @@
 """glancelite-manage db sync/version and glancelite-api start-up failures, as an operator sees them."""
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
 import requests
 
 from glancelite.db import migrate
-from tests.support.server import BIN, REPO, run_manage, stop_server, wait_until_up, write_config
+from tests.support.server import (
+    BIN,
+    REPO,
+    run_manage,
+    running_server,
+    stop_server,
+    wait_until_up,
+    write_config,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -81,18 +90,15 @@ def test_config_file_from_environment(tmp_path, database_url_factory):
 def test_no_control_socket_in_the_shared_home_directory(tmp_path, database_url_factory):
     """gunicorn's control socket defaults to one path per user (~/.gunicorn/gunicorn.ctl):
     a second instance, or any other gunicorn app of the same user, would take it over."""
-    config, port = write_config(tmp_path, database_url_factory("sqlite"))
-    assert run_manage(config, "db", "sync").returncode == 0
     home = tmp_path / "home"
     home.mkdir()
     env = {name: value for name, value in os.environ.items() if name != "XDG_RUNTIME_DIR"}
-    process = subprocess.Popen([str(BIN / "glancelite-api"), "--config-file", str(config)],
-                               env={**env, "HOME": str(home)}, cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=(tmp_path / "log").open("w"),
-                               start_new_session=True)
-    try:
-        wait_until_up(f"http://127.0.0.1:{port}", process, tmp_path / "log")
+    with running_server(tmp_path, database_url_factory("sqlite"), {"DEFAULT": {"workers": 1}},
+                        env={**env, "HOME": str(home)}) as server:
+        # gunicorn opens the socket from a thread once its workers are spawned: give it time
+        deadline = time.monotonic() + 10
+        while "Booting worker" not in server.log_path.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(1)
         assert not (home / ".gunicorn").exists()
-        assert "Control socket" not in (tmp_path / "log").read_text()
-    finally:
-        stop_server(process)
+        assert "Control socket" not in server.log_path.read_text()

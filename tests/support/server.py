@@ -70,8 +70,9 @@ class ServerURL(str):
 
 
 @contextlib.contextmanager
-def running_server(directory, database_url, overrides=None):
-    """Sync the schema, run glancelite-api in its own process group, yield its ServerURL."""
+def running_server(directory, database_url, overrides=None, env=None):
+    """Sync the schema, run glancelite-api in its own process group (with `env` as its
+    environment, if given), yield its ServerURL."""
     config_path, port = write_config(directory, database_url, overrides)
     synced = run_manage(config_path, "db", "sync")
     if synced.returncode != 0:
@@ -80,7 +81,7 @@ def running_server(directory, database_url, overrides=None):
     with open(log_path, "w") as log:
         process = subprocess.Popen([str(BIN / "glancelite-api"), "--config-file", str(config_path)],
                                    stdout=log, stderr=subprocess.STDOUT, cwd=directory,
-                                   start_new_session=True)
+                                   env=env, start_new_session=True)
     base_url = ServerURL(f"http://127.0.0.1:{port}")
     base_url.datadir = Path(directory) / "images"
     base_url.pgid = process.pid
