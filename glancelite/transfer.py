@@ -7,10 +7,13 @@ buffers (instead of a new bytes object per read) saves the allocator and the ker
 mapping and zeroing fresh memory for every MiB: a chunk is valid only until the next one
 is asked for, and a buffer is refilled only once the hash threads are done with it.
 """
+import mmap
+
 from glancelite.errors import BadRequest, RequestEntityTooLarge
 
 CHUNK_SIZE = 1 << 20
-# Buffers in turn: one being filled, the rest with the hash threads or the store.
+# Buffers in turn: one being filled, the rest with the hash threads or the store. They are
+# anonymous mappings, page-aligned, so the file store can write them with O_DIRECT.
 _BUFFERS = 8
 
 
@@ -21,7 +24,7 @@ class ClientDisconnected(Exception):
 def metered_chunks(readinto, hashes, expected_size, size_cap):
     """Yield the body from `readinto(buffer)` as memoryviews, feeding `hashes` (a
     ParallelHashes) and checking sizes."""
-    buffers = [memoryview(bytearray(CHUNK_SIZE)) for _ in range(_BUFFERS)]
+    buffers = [memoryview(mmap.mmap(-1, CHUNK_SIZE)) for _ in range(_BUFFERS)]
     total = count = 0
     while True:
         buffer = buffers[count % _BUFFERS]
