@@ -14,6 +14,8 @@ the limits and the services see the same machine state):
 
   limits   disk write + fsync   copy the test file, 1 MiB writes, fsync, into the temp dir
                                 (same file system as the image store)
+           disk read            that copy read back at once with O_DIRECT, 4 MiB reads: what
+                                a download of an image not in the page cache can reach
            page-cache read      read the test file, 1 MiB at a time
            md5+sha512           both hashes of the file in two threads fed 1 MiB chunks
                                 through bounded queues (hashlib drops the GIL), i.e. what an
@@ -32,7 +34,8 @@ the limits and the services see the same machine state):
            os.sync(), GET /v2/images/{id}/file with curl into /dev/null; around each
            transfer the server's CPU seconds (utime+stime of every process in its process
            group, from /proc/PID/stat) and the RSS of each of its processes, sampled every
-           10 ms (glancelite's: also VmHWM after resetting it via /proc/PID/clear_refs).
+           10 ms (glancelite's: also VmHWM after resetting it via /proc/PID/clear_refs),
+           and the whole machine's busy CPU (/proc/stat: every process and interrupt).
            Then, untimed: the image must be active with the file's size and md5, and a
            second download is hashed (md5+sha512) and compared with the file. The image is
            deleted.
@@ -76,6 +79,7 @@ import contextlib
 import hashlib
 import http.client
 import json
+import mmap
 import os
 import platform
 import queue
@@ -227,6 +231,16 @@ class ServerWatch:
         return max(self.rss_growth_kib.values(), default=0) / 1024
 
 
+def machine_busy_seconds():
+    """CPU seconds the whole machine has spent busy: every process, the kernel and its
+    interrupts (from /proc/stat). A transfer's cost can land outside the server's processes:
+    the first touch of pages a disk read has just filled is paid by whoever reads them (the
+    client, on this VM), and interrupt time is nobody's."""
+    with open("/proc/stat") as stat:
+        user, nice, system, _idle, _iowait, irq, softirq = map(int, stat.readline().split()[1:8])
+    return (user + nice + system + irq + softirq) / TICK
+
+
 def loadavg():
     with open("/proc/loadavg") as handle:
         return tuple(float(x) for x in handle.read().split()[:3])
@@ -262,30 +276,41 @@ class TwoHashes:
         return self.hashers[0].hexdigest(), self.hashers[1].hexdigest()
 
 
-def limit_disk_write(source, directory):
-    """MiB/s of copying `source` into a new file in `directory` and fsync'ing it."""
-    target = Path(directory) / "disk-limit.bin"
+def limit_disk_write(source, target):
+    """MiB/s of copying `source` into a new file `target` and fsync'ing it."""
     buffer = bytearray(BLOCK)
     view = memoryview(buffer)
     os.sync()
-    try:
-        with open(source, "rb", buffering=0) as src:
-            started = time.perf_counter()
-            fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            try:
-                total = 0
-                while n := src.readinto(buffer):
-                    written = 0
-                    while written < n:
-                        written += os.write(fd, view[written:n])
-                    total += n
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            elapsed = time.perf_counter() - started
-    finally:
-        target.unlink(missing_ok=True)
+    with open(source, "rb", buffering=0) as src:
+        started = time.perf_counter()
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            total = 0
+            while n := src.readinto(buffer):
+                written = 0
+                while written < n:
+                    written += os.write(fd, view[written:n])
+                total += n
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        elapsed = time.perf_counter() - started
     return total / MIB / elapsed
+
+
+def limit_disk_read(path):
+    """MiB/s of reading a file just written from the disk itself (O_DIRECT, 4 MiB reads):
+    the most a download of a new image that is not in the page cache can reach."""
+    buffer = mmap.mmap(-1, 4 * MIB)  # page-aligned, as O_DIRECT wants
+    total = 0
+    started = time.perf_counter()
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECT)
+    try:
+        while n := os.readv(fd, [buffer]):
+            total += n
+    finally:
+        os.close(fd)
+    return total / MIB / (time.perf_counter() - started)
 
 
 def limit_read(source):
@@ -390,12 +415,17 @@ def measure_limits(source, workdir, bare, curl):
     """
     gib = os.path.getsize(source) / GIB
     figures = {}
-    for key, measure in (("disk", lambda: limit_disk_write(source, workdir)),
-                         ("read", lambda: limit_read(source)),
-                         ("hash", lambda: limit_hash(source))):
-        cpu0 = own_cpu()
-        figures[key] = measure()
-        figures[key + "_cpu"] = (own_cpu() - cpu0) / gib
+    scratch = Path(workdir) / "disk-limit.bin"
+    try:
+        for key, measure in (("disk", lambda: limit_disk_write(source, scratch)),
+                             ("disk_read", lambda: limit_disk_read(scratch)),
+                             ("read", lambda: limit_read(source)),
+                             ("hash", lambda: limit_hash(source))):
+            cpu0 = own_cpu()
+            figures[key] = measure()
+            figures[key + "_cpu"] = (own_cpu() - cpu0) / gib
+    finally:
+        scratch.unlink(missing_ok=True)
     # always Content-Length framing: the bare sink does not decode chunked bodies
     headers = {"Content-Type": "application/octet-stream", "Expect": ""}
     cpu0 = own_cpu()
@@ -611,7 +641,9 @@ def transfer_once(target, curl, source, digests, chunked, run, verify=True, back
             time.sleep(IDLE_PROBE_SECONDS)
             figures["idle_cpu_pct"] = 100 * (sum(cpu_seconds(pids)) - before) / IDLE_PROBE_SECONDS
         with ServerWatch(backend) as behind, ServerWatch(target.pgid, reset_hwm=target.own) as watch:
+            busy = machine_busy_seconds()
             up = curl(target.api.file_url(image_id), "-T", str(source), headers=headers)
+            up["machine_cpu"] = machine_busy_seconds() - busy
         # (chunked: curl counts the chunk framing too; the image's size is checked below)
         if up["status"] != 204 or up["uploaded"] < size:
             raise RuntimeError(f"{target.name} upload: HTTP {up['status']}, "
@@ -628,7 +660,9 @@ def transfer_once(target, curl, source, digests, chunked, run, verify=True, back
 
         os.sync()
         with ServerWatch(backend) as behind, ServerWatch(target.pgid, reset_hwm=target.own) as watch:
+            busy = machine_busy_seconds()
             down = curl(target.api.file_url(image_id), headers=IDENTITY)
+            down["machine_cpu"] = machine_busy_seconds() - busy
         if down["status"] != 200 or down["downloaded"] != size:
             raise RuntimeError(f"{target.name} download: HTTP {down['status']}, "
                                f"{down['downloaded']} of {size} bytes received")
@@ -791,6 +825,8 @@ def _transfer_figures(direction, size, result, watch, behind):
     gib = size / GIB
     figures = {f"{direction}_mibps": size / MIB / result["seconds"],
                f"{direction}_client_cpu": result["client_cpu"] / gib}
+    if "machine_cpu" in result:
+        figures[f"{direction}_machine_cpu"] = result["machine_cpu"] / gib
     if behind.cpu is not None:
         figures[f"{direction}_backend_cpu"] = behind.cpu / gib
     if watch.cpu is not None:  # a process group to watch was given
@@ -908,6 +944,7 @@ def report(args, limits, targets, load_samples, started_at):
         return value
 
     disk = line("limit disk write+fsync", limits["disk"], "MiB/s")
+    disk_read = line("limit disk read of it (O_DIRECT, 4 MiB)", limits["disk_read"], "MiB/s")
     line("limit page-cache read", limits["read"], "MiB/s")
     hashed = line("limit md5+sha512 (2 threads, 1 MiB)", limits["hash"], "MiB/s")
     line("limit loopback PUT into recv_into sink", limits["sink"], "MiB/s")
@@ -915,7 +952,7 @@ def report(args, limits, targets, load_samples, started_at):
     cpu_disk = line("limit CPU disk write+fsync", limits["disk_cpu"], "CPU-s/GiB", 2)
     cpu_hash = line("limit CPU md5+sha512", limits["hash_cpu"], "CPU-s/GiB", 2)
     cpu_sink = line("limit CPU recv_into sink (server side)", limits["sink_cpu"], "CPU-s/GiB", 2)
-    line("limit CPU sendfile (server side)", limits["sendfile_cpu"], "CPU-s/GiB", 2)
+    cpu_sendfile = line("limit CPU sendfile (server side)", limits["sendfile_cpu"], "CPU-s/GiB", 2)
     out(f"{'upload CPU floor = sink + disk + hash':<50} {cpu_sink + cpu_disk + cpu_hash:>8.2f} "
         f"CPU-s/GiB")
     med = {}
@@ -939,6 +976,9 @@ def report(args, limits, targets, load_samples, started_at):
                                   f["upload_client_cpu"], "CPU-s/GiB", 2)
         line(f"{target.name} client (curl) CPU download", f["download_client_cpu"],
              "CPU-s/GiB", 2)
+        for direction in ("upload", "download"):
+            line(f"{target.name} machine CPU {direction} (all, interrupts too)",
+                 f.get(f"{direction}_machine_cpu", []), "CPU-s/GiB", 2)
         busy = line(f"{target.name} server CPU while not sent anything", f["idle_cpu_pct"],
                     "% of a core", aggregate=max)
         if busy is not None and busy > BUSY_IDLE_CPU_PCT:
@@ -981,6 +1021,13 @@ def report(args, limits, targets, load_samples, started_at):
                 f"{verdict(results['download_cpu'])}")
         else:
             out("  download CPU   n/a: no Glance CPU figure (give --glance-pgid)")
+        # Glance's download comes from the page cache its upload filled. From the disk no
+        # download beats the disk; from the page cache none costs less than bare sendfile.
+        out(f"    (from the disk a download reaches at most {disk_read:.0f} MiB/s = "
+            f"{disk_read / glance['down']:.2f} x Glance's speed; from the page cache it costs "
+            f"at least bare sendfile's {cpu_sendfile:.2f} CPU-s/GiB = "
+            + (f"{cpu_sendfile / glance['down_cpu']:.2f} x Glance's CPU)" if glance["down_cpu"]
+               else "? x Glance's CPU)"))
         out(f"  (for reference: Glance upload {glance['up']:.1f} MiB/s, "
             f"{fmt(glance['up_cpu'], 2)} CPU-s/GiB; glancelite upload = "
             f"{lite['up'] / glance['up']:.2f} x Glance)")
