@@ -4,7 +4,8 @@ the machine's raw limits, all measured in the same run.
 
     .venv/bin/python bench/transfer.py [--size-mib 1024] [--runs 3]
                                        [--glance-url http://127.0.0.1:9393 --glance-pgid PGID]
-                                       [--chunked] [--keep-cache] [--json FILE]
+                                       [--chunked] [--cold-download] [--keep-cache]
+                                       [--json FILE]
                                        [--profile DIR [--profile-native]]
                                        [--s3 [--s3-size-mib 256] [--s3-chunk-mib 10]
                                              [--s3-threads 10]]
@@ -48,6 +49,8 @@ that receiving (the sink), both hashes and curl need per GiB - when the hashes a
 limit, an upload cannot beat that ratio however cheap its write is. `Expect: 100-continue` is
 switched off (glanceclient and openstacksdk do not send it); --chunked uploads with
 `Transfer-Encoding: chunked` (what glanceclient does) instead of Content-Length.
+--cold-download empties the page cache before each download (root only): both services then
+serve an image that is not in memory, as a registry with more images than RAM mostly does.
 
 glancelite runs with 2 workers, a fresh SQLite database and a filesystem store in a temporary
 directory under $TMPDIR (default /tmp), in its own process group, with conf/gunicorn.conf.py
@@ -239,6 +242,12 @@ def machine_busy_seconds():
     with open("/proc/stat") as stat:
         user, nice, system, _idle, _iowait, irq, softirq = map(int, stat.readline().split()[1:8])
     return (user + nice + system + irq + softirq) / TICK
+
+
+def drop_page_cache():
+    """Empty the page cache (root only): the next read of any file goes to the disk."""
+    with open("/proc/sys/vm/drop_caches", "w") as control:
+        control.write("1\n")
 
 
 def loadavg():
@@ -616,8 +625,12 @@ class Target:
                 log(f"  could not delete {self.name} image {image_id}: {exc}")
 
 
-def transfer_once(target, curl, source, digests, chunked, run, verify=True, backend=None):
+def transfer_once(target, curl, source, digests, chunked, run, verify=True, backend=None,
+                  cold_download=False):
     """Upload then download one image; returns this run's figures for `target`.
+
+    cold_download: empty the page cache before the download, so that it reads the disk
+    (the test file is read back into the cache at once: only the image is cold).
 
     backend: the process group of the service behind the store (moto): its CPU seconds
     per GiB during each transfer are recorded too, as upload_backend_cpu and
@@ -659,6 +672,9 @@ def transfer_once(target, curl, source, digests, chunked, run, verify=True, back
             raise RuntimeError(f"{target.name}: os_hash_value does not match the file's sha512")
 
         os.sync()
+        if cold_download:
+            drop_page_cache()
+            limit_read(source)  # the next upload reads its file from memory again
         with ServerWatch(backend) as behind, ServerWatch(target.pgid, reset_hwm=target.own) as watch:
             busy = machine_busy_seconds()
             down = curl(target.api.file_url(image_id), headers=IDENTITY)
@@ -931,7 +947,8 @@ def report(args, limits, targets, load_samples, started_at):
     out = lines.append
     machine = f"{os.cpu_count()} cores, {platform.machine()}, Linux {platform.release()}"
     out(f"bench/transfer.py  {started_at}  size_mib={size} runs={args.runs} "
-        f"upload={'chunked' if args.chunked else 'content-length'}  glancelite {git_head()} "
+        f"upload={'chunked' if args.chunked else 'content-length'}"
+        f"{'  download=cold' if args.cold_download else ''}  glancelite {git_head()} "
         f"({machine})")
     loads = " ".join("/".join(f"{x:.2f}" for x in sample) for sample in load_samples)
     out(f"load average (1/5/15 min) at start, before each run, at end: {loads}")
@@ -1118,6 +1135,9 @@ def parse_args(argv=None):
                              "cache, so the download reads from memory instead of the disk")
     parser.add_argument("--chunked", action="store_true",
                         help="upload with Transfer-Encoding: chunked (glanceclient's way)")
+    parser.add_argument("--cold-download", action="store_true",
+                        help="empty the page cache before every download (needs root), so "
+                             "both services read the image from the disk")
     parser.add_argument("--json", metavar="FILE", help="also write all figures to FILE")
     parser.add_argument("--profile", metavar="DIR",
                         help="afterwards, profile one glancelite upload+download with py-spy")
@@ -1142,6 +1162,8 @@ def parse_args(argv=None):
         check_loopback(args.glance_url)
     if args.glance_pgid and not group_pids(args.glance_pgid):
         parser.error(f"no process in process group {args.glance_pgid}")
+    if args.cold_download and not os.access("/proc/sys/vm/drop_caches", os.W_OK):
+        parser.error("--cold-download needs root: it writes /proc/sys/vm/drop_caches")
     return args
 
 
@@ -1213,7 +1235,8 @@ def main(argv=None):
             for target in (targets if run % 2 else targets[::-1]):
                 log(f"run {run}/{args.runs}: {target.name} ...")
                 figures = transfer_once(target, curl, source, digests, args.chunked, run,
-                                        verify=not args.no_verify)
+                                        verify=not args.no_verify,
+                                        cold_download=args.cold_download)
                 for key, value in figures.items():
                     target.figures[key].append(value)
                 log("  " + " ".join(f"{k}={v:.2f}" for k, v in figures.items()))
