@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 
 from glancelite.compute import inspection, locations, locking
 from glancelite.compute.registry import NETWORK_ERRORS, Forbidden, NotFound, RegistryError, Unreachable
+from glancelite.durable import fsync_path
 from glancelite.hashing import ParallelHashes
 
 LOG = logging.getLogger(__name__)
@@ -247,14 +248,6 @@ class _PartFile:
             os.unlink(self.path)
 
 
-def _fsync_directory(path):
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _set_xattrs(path, values):
     for key, value in values.items():
         if value is None:
@@ -447,13 +440,13 @@ class Fetcher:
                 if self.conf.force_raw_images and found not in ("raw", "iso"):
                     final_source = target + ".converted"
                     inspection.convert_to_raw(part.path, final_source, found)
-                    _fsync_file(final_source)
+                    fsync_path(final_source)
                     converted = True
             _set_xattrs(final_source, {
                 "image_id": image["id"], "hash": f"{main}:{hashes.expected[main]}" if main else None,
                 "format": found, "converted": found if converted else None})
             os.rename(final_source, target)
-            _fsync_directory(os.path.dirname(target))
+            fsync_path(os.path.dirname(target))
         except inspection.Rejected as exc:
             raise FetchError(f"image {image['id']}: rejected: {exc}", EXIT_REJECTED) from exc
         finally:
@@ -642,11 +635,4 @@ def _check_content_range(response, start, size):
     if unit != "bytes" or first != start or (total != "*" and int(total) != size):
         raise _Skip(f"Content-Range {value!r} does not continue at byte {start} of {size}")
 
-
-def _fsync_file(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 

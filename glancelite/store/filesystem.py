@@ -18,6 +18,7 @@ import re
 import uuid
 from urllib.parse import unquote, urlparse
 
+from glancelite.durable import fsync_path
 from glancelite.store.base import StoredBlob, StoreFull, StoreUnavailable
 
 PART_SUFFIX = ".part"
@@ -62,7 +63,7 @@ class FilesystemStore:
             finally:
                 os.close(fd)
             os.rename(temporary, final)
-            _fsync_directory(self.datadir)
+            fsync_path(self.datadir)
         except BaseException as exc:
             _remove_quietly(temporary)
             if isinstance(exc, OSError):
@@ -222,14 +223,6 @@ def _drop_written(fd, offset, length):
                          | _SYNC_FILE_RANGE_WRITE | _SYNC_FILE_RANGE_WAIT_AFTER)
     if hasattr(os, "posix_fadvise"):
         os.posix_fadvise(fd, offset, length, os.POSIX_FADV_DONTNEED)
-
-
-def _fsync_directory(path):
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _remove_quietly(path):
