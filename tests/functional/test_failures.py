@@ -148,18 +148,28 @@ def test_reaper_thread_undoes_killed_uploads_even_of_deleted_images(database_url
         assert check_store_matches_database(server.datadir, database_url) == []
 
 
-@pytest.fixture
-def small_disk(tmp_path):
-    """An 8 MiB tmpfs, mounted for the test (needs root); skipped only if it cannot be."""
+@pytest.fixture(params=["tmpfs", "ext4"])
+def small_disk(request, tmp_path):
+    """The store directory on an 8 MiB file system mounted for the test (needs root; skipped
+    only if it cannot be): tmpfs, where uploads go through the page cache, and ext4 on a loop
+    device, where they are written with O_DIRECT."""
     mountpoint = tmp_path / "small-disk"
     mountpoint.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mountpoint)],
-                             capture_output=True, text=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount an 8 MiB tmpfs for the full-disk test (needs root): "
-                    f"{mounted.stderr.strip()}")
+    if request.param == "tmpfs":
+        steps = [["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mountpoint)]]
+    else:
+        image = tmp_path / "small-disk.img"
+        steps = [["truncate", "-s", "8M", str(image)], ["mkfs.ext4", "-q", "-F", str(image)],
+                 ["mount", "-o", "loop", str(image), str(mountpoint)]]
+    for step in steps:
+        done = subprocess.run(step, capture_output=True, text=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot make an 8 MiB {request.param} for the full-disk test (needs "
+                        f"root): {' '.join(step[:2])}: {done.stderr.strip()}")
     try:
-        yield mountpoint
+        datadir = mountpoint / "images"  # not the root: ext4 keeps lost+found there
+        datadir.mkdir()
+        yield datadir
     finally:
         subprocess.run(["umount", "-l", str(mountpoint)], check=False)
 
