@@ -2,6 +2,9 @@
 import hashlib
 import mmap
 import os
+import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -11,11 +14,27 @@ from tests.support.page_cache import cached_fraction
 IMAGE_ID = "7b3e5a40-9c1f-4d2e-8a6b-0f1e2d3c4b5a"
 
 
+@pytest.fixture(params=["disk", "tmpfs"])
+def store_parent(request, tmp_path):
+    """Where the store directory lives: on the disk (O_DIRECT is possible) or on tmpfs (it is
+    not: buffered writes, with writeback and drop-behind)."""
+    if request.param == "disk":
+        yield tmp_path
+        return
+    if not os.path.isdir("/dev/shm"):
+        pytest.skip("no /dev/shm (tmpfs) on this machine")
+    parent = tempfile.mkdtemp(dir="/dev/shm", prefix="glancelite-test-")
+    try:
+        yield Path(parent)
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
+
+
 @pytest.mark.parametrize("drop_behind", [True, False])
-def test_bytes_written_across_writeback_steps_are_exact(tmp_path, drop_behind):
-    """Chunks of odd lengths from a bytearray (not page-aligned: O_DIRECT refuses it and the
-    store falls back to buffered writes) still land byte for byte."""
-    store = FilesystemStore(tmp_path / "images", drop_behind=drop_behind)
+def test_bytes_written_across_writeback_steps_are_exact(store_parent, drop_behind):
+    """Chunks of odd lengths from a bytearray (not page-aligned, so O_DIRECT refuses them)
+    land byte for byte on every write path."""
+    store = FilesystemStore(store_parent / "images", drop_behind=drop_behind)
     chunk = bytearray(1 << 20)
     digest = hashlib.sha256()
     sizes = []
@@ -30,10 +49,10 @@ def test_bytes_written_across_writeback_steps_are_exact(tmp_path, drop_behind):
             yield view
 
     blob = store.add(IMAGE_ID, chunks())
-    path = tmp_path / "images" / IMAGE_ID
+    path = store_parent / "images" / IMAGE_ID
     assert blob.size == sum(sizes) == path.stat().st_size
     assert hashlib.sha256(path.read_bytes()).hexdigest() == digest.hexdigest()
-    assert [entry.name for entry in (tmp_path / "images").iterdir()] == [path.name]
+    assert [entry.name for entry in (store_parent / "images").iterdir()] == [path.name]
 
 
 @pytest.mark.parametrize("drop_behind", [True, False])
