@@ -156,14 +156,16 @@ class ImageDataService:
         image = self.images.get(ctx, image_id)
         self.images.authz.require_for_image(ctx, image, action)
         access.require_owner(ctx, image)
-        if image.status == target:
-            return
-        if image.status != source or not _transition(image_id, source, target):
-            current = db.session.get(Image, image_id, populate_existing=True)
-            if current is not None and current.status == target:
+        status = image.status
+        # Other requests may flip the status between our read and our compare-and-set; read
+        # again and retry while it is still one this action starts from.
+        while status != target:
+            if status != source:
+                raise Forbidden(f"Not allowed to {action} image in status '{status}'")
+            if _transition(image_id, source, target):
                 return
-            status = current.status if current is not None else "deleted"
-            raise Forbidden(f"Not allowed to {action} image in status '{status}'")
+            current = db.session.get(Image, image_id, populate_existing=True)
+            status = "deleted" if current is None or current.deleted else current.status
 
 
 def _transition(image_id, source, target, **values):

@@ -210,6 +210,30 @@ def test_no_property_update_is_lost(hosts):
     assert_consistent(hosts)
 
 
+def test_racing_deactivates_and_reactivates_all_succeed(hosts):
+    """Owners on two hosts deactivating and reactivating one image at once: each request is
+    a valid action on an active or deactivated image, so each gets 204 (none may lose a
+    compare-and-set to a flip and answer 403), and the image ends in one of the two states."""
+    url, servers = hosts
+    owner = ApiClient(servers[0], project="togglers")
+    image_id = new_image(owner)
+    path = f"/v2/images/{image_id}"
+    assert owner.put(f"{path}/file", data=b"data", headers=OCTET).status_code == 204
+
+    def toggler(client, index):
+        actions = ("deactivate", "reactivate")
+        return [client.post(f"{path}/actions/{actions[(index + n) % 2]}").status_code
+                for n in range(10)]
+
+    results = race([lambda c=c, i=i: toggler(c, i)
+                    for i, c in enumerate(clients(servers, "togglers", 12))])
+    for result in results:
+        assert not isinstance(result, Exception), result
+    assert all(code == 204 for result in results for code in result), results
+    assert owner.get(path).json()["status"] in ("active", "deactivated")
+    assert image_row(url, image_id)["status"] in ("active", "deactivated")
+
+
 def test_hosts_starting_together_migrate_one_after_another(database_url_factory, tmp_path):
     """Four `glancelite-manage db sync` on an empty database at once: PostgreSQL's advisory
     lock runs them one after another, so all succeed and the schema is at the head."""
