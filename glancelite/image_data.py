@@ -97,12 +97,11 @@ class ImageDataService:
     def _claim(self, image):
         """queued → saving under a new lease, which this process then keeps alive."""
         lease = self.leases.new(image.id)
-        if image.status == "queued" and _transition(image.id, "queued", "saving",
-                                                    **lease.columns()):
-            self.leases.hold(lease)
-            return lease
-        current = db.session.get(Image, image.id, populate_existing=True)
-        raise Conflict(f"Image status transition from {current.status} to saving is not allowed")
+        status = _compare_and_set(image.id, image.status, "queued", "saving", **lease.columns())
+        if status is not None:
+            raise Conflict(f"Image status transition from {status} to saving is not allowed")
+        self.leases.hold(lease)
+        return lease
 
     def _release(self, image_id, lease):
         """Give the lease up after a failed upload (its bytes are gone by now): back to
@@ -156,16 +155,22 @@ class ImageDataService:
         image = self.images.get(ctx, image_id)
         self.images.authz.require_for_image(ctx, image, action)
         access.require_owner(ctx, image)
-        status = image.status
-        # Other requests may flip the status between our read and our compare-and-set; read
-        # again and retry while it is still one this action starts from.
-        while status != target:
-            if status != source:
-                raise Forbidden(f"Not allowed to {action} image in status '{status}'")
-            if _transition(image_id, source, target):
-                return
-            current = db.session.get(Image, image_id, populate_existing=True)
-            status = "deleted" if current is None or current.deleted else current.status
+        status = _compare_and_set(image_id, image.status, source, target)
+        if status not in (None, target):  # already `target`: nothing to do, as in Glance
+            raise Forbidden(f"Not allowed to {action} image in status '{status}'")
+
+
+def _compare_and_set(image_id, status, source, target, **values):
+    """Move the image from `source` to `target`, given `status` as last read. Other requests
+    may change the status between a read and the UPDATE, so a lost attempt reads it again and
+    tries once more while it is still `source`. None when this request made the change, else
+    the status that stopped it."""
+    while status == source:
+        if _transition(image_id, source, target, **values):
+            return None
+        current = db.session.get(Image, image_id, populate_existing=True)
+        status = "deleted" if current is None or current.deleted else current.status
+    return status
 
 
 def _transition(image_id, source, target, **values):
