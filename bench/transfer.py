@@ -319,6 +319,7 @@ def limit_disk_read(path):
             total += n
     finally:
         os.close(fd)
+        buffer.close()
     return total / MIB / (time.perf_counter() - started)
 
 

@@ -62,14 +62,28 @@ def trickle(data, pieces=4):
         yield data[start:start + step]
 
 
-def codes(results):
+def without_errors(results):
+    """The results of race(), after checking that no call raised."""
     for result in results:
         assert not isinstance(result, Exception), result
-    return [result.status_code for result in results]
+    return results
+
+
+def codes(results):
+    return [result.status_code for result in without_errors(results)]
 
 
 def new_image(client):
     return client.create_image(disk_format="raw", container_format="bare")["id"]
+
+
+def active_image(servers, project):
+    """An owner's client, and the id of a new image of theirs that has data (active)."""
+    owner = ApiClient(servers[0], project=project)
+    image_id = new_image(owner)
+    assert owner.put(f"/v2/images/{image_id}/file", data=b"data",
+                     headers=OCTET).status_code == 204
+    return owner, image_id
 
 
 def assert_consistent(hosts_fixture):
@@ -180,11 +194,9 @@ def everything_round(hosts, start_active):
 def test_no_property_update_is_lost(hosts):
     """16 writers on two hosts add 48 properties to one image while others flip it between
     active and deactivated: every PATCH succeeds and every property is there."""
-    url, servers = hosts
-    owner = ApiClient(servers[0], project="writers")
-    image_id = new_image(owner)
+    _url, servers = hosts
+    owner, image_id = active_image(servers, "writers")
     path = f"/v2/images/{image_id}"
-    assert owner.put(f"{path}/file", data=b"data", headers=OCTET).status_code == 204
 
     def writer(client, index):
         return [client.patch(path, [{"op": "add", "path": f"/w{index}_{n}", "value": str(n)}])
@@ -198,9 +210,7 @@ def test_no_property_update_is_lost(hosts):
                for i, c in enumerate(clients(servers, "writers", 16))]
     togglers = [lambda c=c, i=i: toggler(c, i)
                 for i, c in enumerate(clients(servers, "writers", 4))]
-    results = race(writers + togglers)
-    for result in results:
-        assert not isinstance(result, Exception), result
+    results = without_errors(race(writers + togglers))
     assert all(code == 200 for result in results[:16] for code in result), results[:16]
     assert all(code == 204 for result in results[16:] for code in result), results[16:]
     shown = owner.get(path).json()
@@ -215,20 +225,16 @@ def test_racing_deactivates_and_reactivates_all_succeed(hosts):
     a valid action on an active or deactivated image, so each gets 204 (none may lose a
     compare-and-set to a flip and answer 403), and the image ends in one of the two states."""
     url, servers = hosts
-    owner = ApiClient(servers[0], project="togglers")
-    image_id = new_image(owner)
+    owner, image_id = active_image(servers, "togglers")
     path = f"/v2/images/{image_id}"
-    assert owner.put(f"{path}/file", data=b"data", headers=OCTET).status_code == 204
 
     def toggler(client, index):
         actions = ("deactivate", "reactivate")
         return [client.post(f"{path}/actions/{actions[(index + n) % 2]}").status_code
                 for n in range(10)]
 
-    results = race([lambda c=c, i=i: toggler(c, i)
-                    for i, c in enumerate(clients(servers, "togglers", 12))])
-    for result in results:
-        assert not isinstance(result, Exception), result
+    results = without_errors(race([lambda c=c, i=i: toggler(c, i)
+                                   for i, c in enumerate(clients(servers, "togglers", 12))]))
     assert all(code == 204 for result in results for code in result), results
     assert owner.get(path).json()["status"] in ("active", "deactivated")
     assert image_row(url, image_id)["status"] in ("active", "deactivated")
